@@ -1,0 +1,43 @@
+# ggnbench: every command a user or CI runs. `make help` lists them.
+# VENV may point elsewhere (CI keeps one per lock file in a cache folder).
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= 2
+LOCK := envs/requirements.lock
+STAMP := $(VENV)/.ggnbench-$(shell sha256sum $(LOCK) | cut -c1-16)
+BIN := $(VENV)/bin
+
+.PHONY: help setup run study dryrun test lint bench report clean-results
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(STAMP): $(LOCK)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r $(LOCK)
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create the locked environment and install ggnbench into it
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+
+run: setup  ## the offline quick study (config/quick.yaml): tables, figures, report
+	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml
+	$(BIN)/snakemake --cores 1 --configfile config/quick.yaml --report results/report.html
+
+study: setup  ## the full paper study (config/config.yaml; downloads data)
+	$(BIN)/snakemake --cores $(CORES)
+
+dryrun: setup  ## show the jobs of the full study without running them
+	$(BIN)/snakemake -n --quiet rules
+
+lint: setup  ## ruff and snakemake's linter
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: setup lint  ## lint, then the test suite (offline; CUDA tests skip without a GPU)
+	$(BIN)/python -m pytest -q
+
+clean-results:  ## delete everything under results/ but its README
+	find results -mindepth 1 ! -name README.md -delete

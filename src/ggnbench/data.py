@@ -1,0 +1,134 @@
+"""Datasets: torchvision's classes for downloadable data, scikit-learn's digits offline.
+
+Every dataset lives under one data root. Torchvision datasets are fetched with
+``download=True`` where a network is available; where the files are missing and
+cannot be fetched, :func:`load_split` raises a one-line error naming the files
+and the folder they belong in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset, TensorDataset
+from torchvision import datasets
+
+from ggnbench.errors import GGNBenchError
+
+#: torchvision class per dataset name.
+TORCHVISION: dict[str, type[Dataset]] = {
+    "mnist": datasets.MNIST,
+    "fmnist": datasets.FashionMNIST,
+    "cifar10": datasets.CIFAR10,
+    "cifar100": datasets.CIFAR100,
+}
+
+#: The files a user can place by hand, and where below the data root they go.
+EXPECTED_FILES: dict[str, tuple[str, str]] = {
+    "mnist": (
+        "MNIST/raw",
+        "train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (or the .gz files)",
+    ),
+    "fmnist": (
+        "FashionMNIST/raw",
+        "train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (or the .gz files)",
+    ),
+    "cifar10": (".", "cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py)"),
+    "cifar100": (".", "cifar-100-python.tar.gz (or its extracted folder cifar-100-python)"),
+}
+
+DATASET_NAMES: tuple[str, ...] = (*TORCHVISION, "digits")
+
+
+def missing_message(name: str, root: Path) -> str:
+    """The one-line message for a dataset that is absent and cannot be downloaded.
+
+    Args:
+        name: Dataset name.
+        root: Data root.
+
+    Returns:
+        A message naming the files and the folder they belong in.
+    """
+    sub, files = EXPECTED_FILES[name]
+    folder = (root / sub).resolve()
+    return (
+        f"dataset {name!r} is missing under {root} and could not be downloaded: "
+        f"put {files} into {folder} (or rerun with network access)"
+    )
+
+
+def load_split(
+    name: str,
+    root: str | Path,
+    train: bool,
+    transform: Callable | None,
+    download: bool = True,
+) -> Dataset:
+    """Load the train or test split of a torchvision dataset.
+
+    Args:
+        name: One of :data:`TORCHVISION`.
+        root: Data root folder.
+        train: Training split if True, test split otherwise.
+        transform: Transform applied to each image.
+        download: Whether to try downloading missing files.
+
+    Returns:
+        The torchvision dataset.
+
+    Raises:
+        GGNBenchError: If the name is unknown or the data is missing.
+    """
+    if name not in TORCHVISION:
+        raise GGNBenchError(f"unknown dataset {name!r}; choose one of {sorted(TORCHVISION)}")
+    root = Path(root)
+    cls = TORCHVISION[name]
+    try:
+        return cls(str(root), train=train, transform=transform, download=download)
+    except (RuntimeError, OSError, ValueError) as err:
+        raise GGNBenchError(missing_message(name, root)) from err
+
+
+def download(name: str, root: str | Path) -> None:
+    """Fetch both splits of a dataset into the data root (no-op for ``digits``).
+
+    Args:
+        name: Dataset name.
+        root: Data root folder.
+
+    Raises:
+        GGNBenchError: If the dataset is unknown or cannot be fetched.
+    """
+    if name == "digits":
+        load_digits_tensors()
+        return
+    for train in (True, False):
+        load_split(name, root, train=train, transform=None, download=True)
+
+
+def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's bundled 8x8 handwritten digits as tensors.
+
+    Returns:
+        Images of shape ``(1797, 1, 8, 8)`` scaled to [0, 1], and integer labels.
+    """
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
+    labels = torch.tensor(bunch.target, dtype=torch.long)
+    return images, labels
+
+
+def digits_dataset() -> TensorDataset:
+    """The whole digits data set as a tensor dataset.
+
+    Returns:
+        A dataset of ``(image, label)`` pairs.
+    """
+    return TensorDataset(*load_digits_tensors())

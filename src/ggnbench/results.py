@@ -1,0 +1,127 @@
+"""Run folders: atomic writes and reads of ``metrics.csv`` and ``run.json``.
+
+A run folder holds ``metrics.csv`` (tidy rows) and ``run.json`` (configuration,
+status, summary, provenance). ``run.json`` is written last, by rename, so a folder
+with a ``run.json`` is always complete and an interrupted run leaves none.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ggnbench.errors import GGNBenchError
+
+METRICS = "metrics.csv"
+RUN_JSON = "run.json"
+METRIC_COLUMNS = ["step", "split", "loss", "accuracy", "time_s"]
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a file through a temporary sibling and a rename.
+
+    Args:
+        path: Destination.
+        text: Content.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """Write JSON atomically.
+
+    Args:
+        path: Destination.
+        obj: JSON-serializable object.
+    """
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=True) + "\n")
+
+
+def prepare_run_dir(out: str | Path) -> Path:
+    """Create the run folder, check that it is writable, and remove a stale ``run.json``.
+
+    Args:
+        out: Run folder.
+
+    Returns:
+        The folder as a path.
+
+    Raises:
+        GGNBenchError: If the folder cannot be created or written.
+    """
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write-test.", delete=True)
+        probe.close()
+        (out / RUN_JSON).unlink(missing_ok=True)
+    except OSError as err:
+        raise GGNBenchError(
+            f"cannot write to output folder {out}: {err.strerror}; choose a writable --out"
+        ) from err
+    return out
+
+
+def write_run(out: str | Path, records: list[dict[str, Any]], info: dict[str, Any]) -> None:
+    """Write ``metrics.csv`` then ``run.json``, each atomically.
+
+    Args:
+        out: Run folder (see :func:`prepare_run_dir`).
+        records: Tidy metric rows.
+        info: Content of ``run.json``.
+    """
+    out = Path(out)
+    frame = pd.DataFrame.from_records(records, columns=METRIC_COLUMNS)
+    atomic_write_text(out / METRICS, frame.to_csv(index=False))
+    atomic_write_json(out / RUN_JSON, info)
+
+
+def read_run_json(path: str | Path) -> dict[str, Any]:
+    """Read a ``run.json`` (or the one in a run folder).
+
+    Args:
+        path: The file or its folder.
+
+    Returns:
+        The parsed content.
+
+    Raises:
+        GGNBenchError: If it is missing or not valid JSON.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / RUN_JSON
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as err:
+        raise GGNBenchError(f"{path} is missing: the run did not finish; rerun it") from err
+    except json.JSONDecodeError as err:
+        raise GGNBenchError(f"{path} is not valid JSON ({err.msg}); delete it and rerun") from err
+
+
+def read_metrics(run_dir: str | Path) -> pd.DataFrame:
+    """Read a run's ``metrics.csv``.
+
+    Args:
+        run_dir: Run folder.
+
+    Returns:
+        The tidy metrics.
+    """
+    return pd.read_csv(Path(run_dir) / METRICS)

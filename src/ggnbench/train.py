@@ -1,0 +1,336 @@
+"""One training run: the loop shared by every optimizer. Returns records; writes nothing.
+
+The order of random-number use follows BackPACK's DiagGGN example: seed, build the
+loaders, build the model, then iterate (each epoch's iterator draws its shuffling
+seed from torch's global RNG, and DiagGGNMC draws its Monte-Carlo samples from it).
+Only optimizers that declare BackPACK extensions extend the model and enter
+``backpack(...)``.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from backpack import backpack, extend
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ggnbench.devices import resolve_device, synchronize
+from ggnbench.errors import GGNBenchError
+from ggnbench.optim import backpack_extensions, build_optimizer, check_positive, get_spec
+from ggnbench.problems import get_problem, make_loaders
+
+# BackPACK's hooks on the first layer fire although inputs need no gradient; harmless.
+warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
+
+#: Progress callback: (steps done, steps total, last minibatch loss).
+Progress = Callable[[int, int, float], None]
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one run; saved verbatim in ``run.json``.
+
+    Attributes:
+        problem: Problem name.
+        optimizer: Optimizer name.
+        lr: Learning rate.
+        damping: Damping (DiagGGN optimizers only).
+        momentum: Momentum (``sgd`` only).
+        weight_decay: L2 on weights; None takes the problem's default.
+        seed: Seed set before loaders and model are built.
+        device: ``cpu``, ``cuda`` or ``auto``.
+        steps: Number of optimizer steps (exclusive with ``epochs``).
+        epochs: Number of passes over the training set.
+        batch_size: Training batch size; None takes the problem's default.
+        eval_every: Evaluate validation and test sets every this many steps (0: only at the end).
+        eval_batch_size: Batch size of evaluation passes.
+        keep_grad: Never zero gradients (the published example's behaviour).
+        data_root: Data root folder.
+        download: Whether missing data may be downloaded.
+        threads: torch intra-op threads; None leaves torch's default.
+    """
+
+    problem: str
+    optimizer: str
+    lr: float
+    damping: float | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
+    seed: int = 0
+    device: str = "cpu"
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    eval_every: int = 50
+    eval_batch_size: int = 1000
+    keep_grad: bool = False
+    data_root: str = "data"
+    download: bool = True
+    threads: int | None = None
+
+    def validate(self) -> None:
+        """Check names and numbers before any data is touched.
+
+        Raises:
+            GGNBenchError: On the first invalid field.
+        """
+        get_problem(self.problem)
+        spec = get_spec(self.optimizer)
+        check_positive("lr", self.lr)
+        if "damping" in spec.hyperparams:
+            if self.damping is None:
+                raise GGNBenchError(f"optimizer {self.optimizer!r} needs --damping (>= 0)")
+            if not math.isfinite(self.damping) or self.damping < 0:
+                raise GGNBenchError(f"damping must be a finite number >= 0, got {self.damping!r}")
+        if (self.steps is None) == (self.epochs is None):
+            raise GGNBenchError("give exactly one of --steps and --epochs")
+        for name in ("steps", "epochs", "batch_size", "eval_batch_size", "threads"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise GGNBenchError(f"{name} must be a positive integer, got {value!r}")
+        if self.eval_every < 0:
+            raise GGNBenchError(f"eval_every must be >= 0, got {self.eval_every!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a plain dictionary.
+
+        Returns:
+            Field names to values.
+        """
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    """What one run produced.
+
+    Attributes:
+        records: Tidy rows ``step, split, loss, accuracy, time_s``.
+        status: ``ok`` or ``diverged``.
+        diverged_at: Step whose loss was not finite, or None.
+        summary: Final and best metrics, timings and peak memory.
+        resolved: Values filled in from defaults (device, batch size, weight decay, steps).
+    """
+
+    records: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "ok"
+    diverged_at: int | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    resolved: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loss_fn: nn.Module, loader: DataLoader, device: torch.device
+) -> tuple[float, float]:
+    """Mean loss and accuracy over a data set, in eval mode.
+
+    Args:
+        model: The network.
+        loss_fn: Mean-reduced loss.
+        loader: Evaluation loader.
+        device: Device of the model.
+
+    Returns:
+        ``(loss, accuracy)`` averaged over examples.
+    """
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for x, y in loader:
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        total_loss += loss_fn(out, y).item() * len(y)
+        correct += (out.argmax(dim=1) == y).sum().item()
+        count += len(y)
+    model.train(was_training)
+    if count == 0:
+        raise GGNBenchError("an evaluation split is empty; use a larger dataset")
+    return total_loss / count, correct / count
+
+
+def _peak_memory_bytes(device: torch.device) -> tuple[str, int]:
+    if device.type == "cuda":
+        return "cuda_max_memory_allocated", int(torch.cuda.max_memory_allocated(device))
+    return "process_max_rss", int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        v = values[0] if values else float("nan")
+        return v, v, v
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
+    """Train once and return the records.
+
+    Args:
+        cfg: The run's configuration.
+        progress: Called after every step.
+
+    Returns:
+        Records, status and summary.
+
+    Raises:
+        GGNBenchError: On invalid configuration, missing data or unavailable device.
+    """
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    problem = get_problem(cfg.problem)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    weight_decay = problem.weight_decay if cfg.weight_decay is None else cfg.weight_decay
+
+    torch.manual_seed(cfg.seed)
+    loaders = make_loaders(
+        problem, cfg.data_root, cfg.batch_size, cfg.eval_batch_size, cfg.download
+    )
+    model = problem.model_fn().to(device)
+    loss_fn = problem.loss_fn().to(device)
+    hparams = {"damping": cfg.damping, "momentum": cfg.momentum, "weight_decay": weight_decay}
+    allowed = get_spec(cfg.optimizer).hyperparams
+    optimizer = build_optimizer(
+        cfg.optimizer,
+        problem.param_groups(model, weight_decay),
+        lr=cfg.lr,
+        **{k: v for k, v in hparams.items() if k in allowed},
+    )
+    needs_backpack = bool(backpack_extensions(optimizer))
+    if needs_backpack:
+        model = extend(model)
+        loss_fn = extend(loss_fn)
+
+    total = cfg.steps if cfg.steps is not None else cfg.epochs * len(loaders.train)
+    result = RunResult()
+    result.resolved = {
+        "device": str(device),
+        "batch_size": loaders.train.batch_size,
+        "weight_decay": weight_decay,
+        "total_steps": total,
+        "train_size": len(loaders.train.dataset),
+        "valid_size": len(loaders.valid.dataset),
+        "test_size": len(loaders.test.dataset),
+    }
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    step_times: list[float] = []
+    opt_times: list[float] = []
+    train_time = 0.0
+    wall_start = time.perf_counter()
+
+    def log_eval(step: int) -> None:
+        for split, loader in (("valid", loaders.valid), ("test", loaders.test)):
+            loss, acc = evaluate(model, loss_fn, loader, device)
+            result.records.append(
+                {"step": step, "split": split, "loss": loss, "accuracy": acc, "time_s": train_time}
+            )
+
+    if cfg.eval_every:
+        log_eval(0)
+    model.train()
+    step = 0
+    while step < total and result.status == "ok":
+        batches = iter(loaders.train)
+        while step < total:
+            t0 = time.perf_counter()
+            try:
+                x, y = next(batches)
+            except StopIteration:
+                break
+            x, y = x.to(device), y.to(device)
+            if not cfg.keep_grad:
+                optimizer.zero_grad()
+            output = model(x)
+            loss = loss_fn(output, y)
+            with torch.no_grad():
+                accuracy = (output.argmax(dim=1) == y).float().mean().item()
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                result.status, result.diverged_at = "diverged", step
+                train_time += time.perf_counter() - t0
+                result.records.append(
+                    {"step": step, "split": "train", "loss": loss_value,
+                     "accuracy": accuracy, "time_s": train_time}
+                )  # fmt: skip
+                break
+            if needs_backpack:
+                with backpack(*backpack_extensions(optimizer)):
+                    loss.backward()
+            else:
+                loss.backward()
+            synchronize(device)
+            t_step = time.perf_counter()
+            optimizer.step()
+            synchronize(device)
+            t1 = time.perf_counter()
+            opt_times.append(t1 - t_step)
+            step_times.append(t1 - t0)
+            train_time += t1 - t0
+            result.records.append(
+                {"step": step, "split": "train", "loss": loss_value,
+                 "accuracy": accuracy, "time_s": train_time}
+            )  # fmt: skip
+            step += 1
+            if progress is not None:
+                progress(step, total, loss_value)
+            if cfg.eval_every and step % cfg.eval_every == 0 and step < total:
+                log_eval(step)
+    if result.status == "ok":
+        log_eval(step)
+    result.summary = _summary(result, step_times, opt_times, train_time, wall_start, device)
+    return result
+
+
+def _summary(
+    result: RunResult,
+    step_times: list[float],
+    opt_times: list[float],
+    train_time: float,
+    wall_start: float,
+    device: torch.device,
+) -> dict[str, Any]:
+    def split_rows(split: str) -> list[dict[str, Any]]:
+        return [r for r in result.records if r["split"] == split]
+
+    summary: dict[str, Any] = {"steps_done": len(step_times)}
+    for split in ("valid", "test"):
+        rows = split_rows(split)
+        if rows:
+            best = max(rows, key=lambda r: r["accuracy"])
+            summary.update(
+                {
+                    f"final_{split}_accuracy": rows[-1]["accuracy"],
+                    f"final_{split}_loss": rows[-1]["loss"],
+                    f"best_{split}_accuracy": best["accuracy"],
+                    f"best_{split}_step": best["step"],
+                    f"best_{split}_loss": min(r["loss"] for r in rows),
+                }
+            )
+    q1, med, q3 = _quartiles(step_times)
+    _, opt_med, _ = _quartiles(opt_times)
+    memory_kind, memory = _peak_memory_bytes(device)
+    summary.update(
+        {
+            "train_time_s": train_time,
+            "total_time_s": time.perf_counter() - wall_start,
+            "median_step_s": med,
+            "step_s_q1": q1,
+            "step_s_q3": q3,
+            "median_optimizer_step_s": opt_med,
+            "peak_memory_bytes": memory,
+            "peak_memory_kind": memory_kind,
+        }
+    )
+    return summary
