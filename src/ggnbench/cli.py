@@ -107,15 +107,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "OUT/run.json (written last, atomically).",
     )
     p.add_argument("--problem", required=True, help="problem name, e.g. mnist_cnn or digits_cnn")
-    p.add_argument(
-        "--optimizer", required=True, help="sgd, adam, diag_ggn_mc or diag_ggn_exact"
-    )
+    p.add_argument("--optimizer", required=True, help="sgd, adam, diag_ggn_mc or diag_ggn_exact")
     p.add_argument("--lr", type=_float, required=True, help="learning rate (> 0)")
     p.add_argument("--damping", type=_float, help="damping added to the GGN diagonal (DiagGGN)")
     p.add_argument("--momentum", type=_float, help="momentum (sgd only)")
-    p.add_argument(
-        "--weight-decay", type=_float, help="L2 on weights; default: the problem's own"
-    )
+    p.add_argument("--weight-decay", type=_float, help="L2 on weights; default: the problem's own")
     p.add_argument("--seed", type=int, default=0, help="seed set before data and model (0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cpu)")
     length = p.add_mutually_exclusive_group(required=True)
@@ -136,6 +132,32 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads (torch's default)")
     p.add_argument("--out", type=Path, required=True, help="run folder to write")
     p.set_defaults(func=cmd_train)
+
+
+def cmd_synth_mnist(args: argparse.Namespace) -> None:
+    """Run ``ggnbench synth-mnist``."""
+    from ggnbench.synthetic import write_mnist
+
+    write_mnist(args.data_root, args.folder, args.n_train, args.n_test, args.seed)
+    print(
+        f"wrote synthetic {args.folder} ({args.n_train} train, {args.n_test} test) under "
+        f"{args.data_root}"
+    )
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth-mnist",
+        help="write synthetic MNIST-format files (offline smoke tests and timings)",
+        description="Write learnable synthetic images in MNIST's IDX format under "
+        "DATA_ROOT/FOLDER/raw, read by torchvision's MNIST classes like the real data.",
+    )
+    p.add_argument("--data-root", type=Path, required=True, help="dataset folder to write into")
+    p.add_argument("--folder", default="MNIST", choices=["MNIST", "FashionMNIST"])
+    p.add_argument("--n-train", type=int, default=60000, help="training images (60000)")
+    p.add_argument("--n-test", type=int, default=10000, help="test images (10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated data (0)")
+    p.set_defaults(func=cmd_synth_mnist)
 
 
 def _add_download(sub: argparse._SubParsersAction) -> None:
@@ -166,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
     _add_download(sub)
+    _add_synth(sub)
     commands.add_all(sub)
     return parser
 

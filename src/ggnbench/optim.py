@@ -54,9 +54,7 @@ class DiagGGN(Optimizer):
             GGNBenchError: If a hyperparameter is out of range or unknown.
         """
         if curvature not in CURVATURES:
-            raise GGNBenchError(
-                f"unknown curvature {curvature!r}; use one of {sorted(CURVATURES)}"
-            )
+            raise GGNBenchError(f"unknown curvature {curvature!r}; use one of {sorted(CURVATURES)}")
         check_positive("lr", lr)
         check_non_negative("damping", damping)
         check_non_negative("weight_decay", weight_decay)
@@ -102,10 +100,7 @@ class DiagGGN(Optimizer):
             grads = [p.grad for p in params]
             diags = [getattr(p, attr) for p in params]
             wd = group["weight_decay"]
-            if wd != 0.0:
-                numer = torch._foreach_add(grads, params, alpha=wd)
-            else:
-                numer = grads
+            numer = torch._foreach_add(grads, params, alpha=wd) if wd != 0.0 else grads
             denom = torch._foreach_add(diags, group["damping"] + wd)
             torch._foreach_addcdiv_(params, numer, denom, value=-group["lr"])
         return None
@@ -163,7 +158,9 @@ def _adam(params: Any, lr: float, weight_decay: float = 0.0) -> Optimizer:
 
 def _diag_ggn(curvature: str) -> Callable[..., Optimizer]:
     def build(params: Any, lr: float, damping: float, weight_decay: float = 0.0) -> Optimizer:
-        return DiagGGN(params, lr=lr, damping=damping, curvature=curvature, weight_decay=weight_decay)
+        return DiagGGN(
+            params, lr=lr, damping=damping, curvature=curvature, weight_decay=weight_decay
+        )
 
     return build
 

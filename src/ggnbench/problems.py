@@ -142,7 +142,7 @@ def _transform(problem: Problem, train: bool) -> Callable:
 def _holdout_split(n: int, fraction: float) -> tuple[list[int], list[int]]:
     """Indices (kept, held out) of a fixed random permutation of ``range(n)``."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED)).tolist()
-    n_hold = int(round(n * fraction))
+    n_hold = round(n * fraction)
     return sorted(perm[n_hold:]), sorted(perm[:n_hold])
 
 
@@ -168,7 +168,9 @@ def datasets_for(
         return Subset(full, train_idx), Subset(full, valid_idx), Subset(full, test_idx)
 
     def load(train: bool, augment: bool) -> Dataset:
-        return data.load_split(problem.dataset, data_root, train, _transform(problem, augment), download)
+        return data.load_split(
+            problem.dataset, data_root, train, _transform(problem, augment), download
+        )
 
     if problem.holdout == "test":
         train = load(True, True)

@@ -68,8 +68,8 @@ def prepare_run_dir(out: str | Path) -> Path:
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=out, prefix=".write-test.", delete=True)
-        probe.close()
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-test."):
+            pass
         (out / RUN_JSON).unlink(missing_ok=True)
     except OSError as err:
         raise GGNBenchError(

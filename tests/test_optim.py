@@ -1,0 +1,165 @@
+import math
+
+import pytest
+import torch
+from backpack import backpack, extend
+from backpack.extensions import DiagGGNExact, DiagGGNMC
+from torch import nn
+from torch.func import functional_call, jacrev
+
+from ggnbench.errors import GGNBenchError
+from ggnbench.optim import DiagGGN, backpack_extensions, build_optimizer
+from tests.settings_optim import CASES
+
+IDS = [c["id"] for c in CASES]
+
+
+def make_case(case: dict, device: str, batch: int = 6, seed: int = 0):
+    torch.manual_seed(seed)
+    model = case["model_fn"]().to(device).double()
+    x = torch.randn(batch, *case["input_shape"], device=device, dtype=torch.float64)
+    y = torch.randint(0, case["classes"], (batch,), device=device)
+    return model, x, y
+
+
+def autograd_ggn_diagonal(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
+    """diag(J^T H J) for mean cross-entropy, from torch.func Jacobians.
+
+    J: Jacobian of the logits w.r.t. each parameter; H: Hessian of the loss w.r.t.
+    the logits, per example (diag(p) - p p^T) / N.
+    """
+    params = {k: v.detach() for k, v in model.named_parameters()}
+    logits = model(x).detach()
+    jac = jacrev(lambda p: functional_call(model, p, (x,)))(params)
+    probs = logits.softmax(dim=1)
+    hess = (torch.diag_embed(probs) - probs.unsqueeze(2) * probs.unsqueeze(1)) / len(y)
+    out = {}
+    for name, j in jac.items():
+        j = j.reshape(len(y), logits.shape[1], -1)
+        out[name] = torch.einsum("nci,ncd,ndi->i", j, hess, j).reshape(params[name].shape)
+    return out
+
+
+def backpack_diagonal(model, x, y, extension, attr):
+    model = extend(model)
+    loss_fn = extend(nn.CrossEntropyLoss())
+    model.zero_grad()
+    with backpack(extension):
+        loss_fn(model(x), y).backward()
+    return {name: getattr(p, attr).detach().clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_exact_diagonal_matches_autograd(case, device):
+    model, x, y = make_case(case, device)
+    reference = autograd_ggn_diagonal(model, x, y)
+    ours = backpack_diagonal(model, x, y, DiagGGNExact(), "diag_ggn_exact")
+    for name in reference:
+        torch.testing.assert_close(ours[name], reference[name], rtol=1e-8, atol=1e-10)
+
+
+def mc_average(case, device, samples: int) -> tuple[dict, dict]:
+    model, x, y = make_case(case, device)
+    reference = autograd_ggn_diagonal(model, x, y)
+    total = {k: torch.zeros_like(v) for k, v in reference.items()}
+    torch.manual_seed(1)
+    for _ in range(samples):
+        one = backpack_diagonal(model, x, y, DiagGGNMC(), "diag_ggn_mc")
+        for k in total:
+            total[k] += one[k] / samples
+    return total, reference
+
+
+def relative_error(estimate: dict, reference: dict) -> float:
+    num = sum(((estimate[k] - reference[k]) ** 2).sum() for k in reference)
+    den = sum((reference[k] ** 2).sum() for k in reference)
+    return math.sqrt(num / den)
+
+
+@pytest.mark.parametrize("case", CASES[:1], ids=IDS[:1])
+def test_mc_diagonal_average_approaches_exact_fast(case, device):
+    estimate_few, reference = mc_average(case, device, 20)
+    estimate_many, _ = mc_average(case, device, 300)
+    err_few, err_many = (
+        relative_error(estimate_few, reference),
+        relative_error(estimate_many, reference),
+    )
+    assert err_many < 0.15
+    assert err_many < err_few
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_mc_diagonal_average_approaches_exact_slow(case, device):
+    estimate, reference = mc_average(case, device, 5000)
+    assert relative_error(estimate, reference) < 0.03
+
+
+@pytest.mark.parametrize("curvature,attr", [("mc", "diag_ggn_mc"), ("exact", "diag_ggn_exact")])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_step_equals_closed_form(curvature, attr, weight_decay, device):
+    model, x, y = make_case(CASES[0], device)
+    lr, damping = 0.3, 0.7
+    opt = DiagGGN(model.parameters(), lr=lr, damping=damping, curvature=curvature,
+                  weight_decay=weight_decay)  # fmt: skip
+    model = extend(model)
+    loss_fn = extend(nn.CrossEntropyLoss())
+    with backpack(*opt.backpack_extensions()):
+        loss_fn(model(x), y).backward()
+    before = [p.detach().clone() for p in model.parameters()]
+    expected = [
+        p0 - lr * (p.grad + weight_decay * p0) / (getattr(p, attr) + damping + weight_decay)
+        for p0, p in zip(before, model.parameters(), strict=True)
+    ]
+    opt.step()
+    for p, e in zip(model.parameters(), expected, strict=True):
+        torch.testing.assert_close(p.detach(), e)
+
+
+def test_step_without_extension_is_a_clear_error():
+    model, x, y = make_case(CASES[1], "cpu")
+    opt = DiagGGN(model.parameters(), lr=0.1, damping=1.0)
+    nn.CrossEntropyLoss()(model(x), y).backward()
+    with pytest.raises(GGNBenchError, match=r"has no 'diag_ggn_mc'.*backpack"):
+        opt.step()
+
+
+def test_declared_extensions():
+    params = [nn.Parameter(torch.zeros(2))]
+    assert isinstance(backpack_extensions(DiagGGN(params, 0.1, 1.0))[0], DiagGGNMC)
+    exact = DiagGGN(params, 0.1, 1.0, curvature="exact")
+    assert isinstance(backpack_extensions(exact)[0], DiagGGNExact)
+    assert backpack_extensions(build_optimizer("adam", params, lr=0.1)) == ()
+
+
+def test_registry_builds_every_optimizer():
+    params = [nn.Parameter(torch.zeros(2))]
+    assert isinstance(build_optimizer("sgd", params, lr=0.1, momentum=0.9), torch.optim.SGD)
+    assert build_optimizer("sgd", params, lr=0.1, momentum=0.9).defaults["momentum"] == 0.9
+    assert isinstance(build_optimizer("adam", params, lr=0.1), torch.optim.Adam)
+    for name in ("diag_ggn_mc", "diag_ggn_exact"):
+        assert isinstance(build_optimizer(name, params, lr=0.1, damping=1e-3), DiagGGN)
+
+
+@pytest.mark.parametrize(
+    "name,kwargs,match",
+    [
+        ("lbfgs", {"lr": 0.1}, "unknown optimizer 'lbfgs'"),
+        ("sgd", {"lr": 0.0}, "lr must be a finite number > 0"),
+        ("sgd", {"lr": -1.0}, "lr must be a finite number > 0"),
+        ("sgd", {"lr": float("inf")}, "lr must be a finite number > 0"),
+        ("diag_ggn_mc", {"lr": 0.1, "damping": -1.0}, "damping must be a finite number >= 0"),
+        ("diag_ggn_mc", {"lr": 0.1, "damping": float("nan")}, "damping must be a finite"),
+        ("diag_ggn_mc", {"lr": 0.1}, "needs a damping"),
+        ("adam", {"lr": 0.1, "damping": 1.0}, "does not take \\['damping'\\]"),
+        ("sgd", {"lr": 0.1, "momentum": -0.5}, "momentum must be"),
+    ],
+)
+def test_registry_rejects_bad_hyperparameters(name, kwargs, match):
+    with pytest.raises(GGNBenchError, match=match):
+        build_optimizer(name, [nn.Parameter(torch.zeros(2))], **kwargs)
+
+
+def test_unknown_curvature():
+    with pytest.raises(GGNBenchError, match="unknown curvature"):
+        DiagGGN([nn.Parameter(torch.zeros(2))], lr=0.1, damping=1.0, curvature="kfac")

@@ -1,0 +1,182 @@
+import json
+import math
+from importlib.metadata import version
+
+import pandas as pd
+import pytest
+import torch
+
+from ggnbench import cli
+from ggnbench.train import RunConfig, run
+from tests.reference_example import example_trace
+
+
+def train_args(out, root, **overrides):
+    args = {
+        "--problem": "mnist_cnn", "--optimizer": "diag_ggn_mc", "--lr": "0.01",
+        "--damping": "1.0", "--seed": "0", "--steps": "6", "--eval-every": "3",
+        "--data-root": str(root), "--no-download": None, "--out": str(out), "--threads": "1",
+    }  # fmt: skip
+    args.update(overrides)
+    argv = ["train"]
+    for key, value in args.items():
+        if value is False:
+            continue
+        argv.append(key)
+        if value is not None:
+            argv.append(value)
+    return argv
+
+
+def train_rows(out) -> pd.DataFrame:
+    metrics = pd.read_csv(out / "metrics.csv")
+    return metrics[metrics.split == "train"].reset_index(drop=True)
+
+
+@pytest.mark.parametrize(
+    "lr,keep_grad", [(0.01, True), (0.05, False)], ids=["published", "corrected"]
+)
+def test_trace_equals_reference_example(mnist_root, tmp_path, lr, keep_grad):
+    # 700 images at batch 128: 5 full batches and one of 60, one epoch, as the example runs.
+    torch.set_num_threads(1)
+    reference = example_trace(mnist_root, lr=lr, damping=1.0, zero_grad=not keep_grad, max_iter=5)
+    out = tmp_path / "run"
+    argv = train_args(
+        out, mnist_root, **{"--lr": str(lr), "--keep-grad": None if keep_grad else False}
+    )
+    assert cli.main(argv) == 0
+    rows = train_rows(out)
+    assert len(rows) == len(reference) == 6
+    for i, (loss, acc) in enumerate(reference):
+        assert rows.loss[i] == pytest.approx(loss, rel=1e-5, abs=1e-6), f"step {i}"
+        assert rows.accuracy[i] == pytest.approx(acc, abs=1e-6), f"step {i}"
+
+
+def test_keep_grad_changes_the_trace(mnist_root, tmp_path):
+    assert cli.main(train_args(tmp_path / "a", mnist_root, **{"--keep-grad": None})) == 0
+    assert cli.main(train_args(tmp_path / "b", mnist_root)) == 0
+    assert not train_rows(tmp_path / "a").loss.equals(train_rows(tmp_path / "b").loss)
+
+
+def test_same_command_twice_gives_identical_metrics(mnist_root, tmp_path):
+    for name in ("a", "b"):
+        assert cli.main(train_args(tmp_path / name, mnist_root, **{"--steps": "8"})) == 0
+    a = pd.read_csv(tmp_path / "a" / "metrics.csv").drop(columns="time_s")
+    b = pd.read_csv(tmp_path / "b" / "metrics.csv").drop(columns="time_s")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_run_folder_contents(mnist_root, tmp_path):
+    out = tmp_path / "run"
+    assert cli.main(train_args(out, mnist_root, **{"--steps": "7"})) == 0
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert list(metrics.columns) == ["step", "split", "loss", "accuracy", "time_s"]
+    assert (metrics.split == "train").sum() == 7
+    # evaluation at steps 0, 3, 6 and at the end (7), for valid and test
+    for split in ("valid", "test"):
+        assert metrics[metrics.split == split].step.tolist() == [0, 3, 6, 7]
+    train = metrics[metrics.split == "train"]
+    assert train.time_s.is_monotonic_increasing
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "ok"
+    assert info["config"]["optimizer"] == "diag_ggn_mc" and info["config"]["lr"] == 0.01
+    assert info["resolved"]["batch_size"] == 128 and info["resolved"]["total_steps"] == 7
+    summary = info["summary"]
+    final_valid = metrics[metrics.split == "valid"].iloc[-1]
+    assert summary["final_valid_accuracy"] == pytest.approx(final_valid.accuracy)
+    assert summary["median_step_s"] > 0 and summary["peak_memory_bytes"] > 0
+    prov = info["provenance"]
+    assert prov["versions"]["torch"] == version("torch")
+    assert {"git_commit", "git_dirty", "cpu", "python"} <= set(prov)
+
+
+def test_epochs_run_whole_passes(tmp_path):
+    cfg = RunConfig("digits_cnn", "sgd", lr=0.1, momentum=0.9, epochs=2, eval_every=0)
+    result = run(cfg)
+    batches = math.ceil(result.resolved["train_size"] / 64)
+    assert sum(r["split"] == "train" for r in result.records) == 2 * batches
+
+
+def test_divergence_is_a_result(tmp_path):
+    out = tmp_path / "run"
+    argv = [
+        "train", "--problem", "digits_cnn", "--optimizer", "sgd", "--lr", "1e6",
+        "--steps", "50", "--eval-every", "0", "--out", str(out),
+    ]  # fmt: skip
+    assert cli.main(argv) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "diverged"
+    assert isinstance(info["diverged_at"], int) and info["diverged_at"] < 50
+    last = pd.read_csv(out / "metrics.csv").iloc[-1]
+    assert not math.isfinite(last.loss)
+
+
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        ({"--problem": "imagenet"}, "unknown problem 'imagenet'"),
+        ({"--optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'"),
+        ({"--lr": "0"}, "lr must be a finite number > 0"),
+        ({"--lr": "-0.1"}, "lr must be a finite number > 0"),
+        ({"--damping": "-1"}, "damping must be a finite number >= 0"),
+        ({"--steps": "0"}, "steps must be a positive integer"),
+    ],
+)
+def test_bad_input_is_one_line_and_leaves_no_run_json(
+    mnist_root, tmp_path, capsys, overrides, match
+):
+    out = tmp_path / "run"
+    assert cli.main(train_args(out, mnist_root, **overrides)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and match in err and "\n" not in err
+    assert not (out / "run.json").exists()
+
+
+def test_nan_damping_is_refused_by_the_parser(mnist_root, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(train_args(tmp_path / "run", mnist_root, **{"--damping": "nan"}))
+    assert exit_info.value.code == 2
+
+
+def test_missing_data(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(train_args(out, tmp_path / "empty")) == 2
+    err = capsys.readouterr().err
+    assert "MNIST/raw" in err and "train-images-idx3-ubyte" in err
+    assert not (out / "run.json").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_cuda_without_cuda(mnist_root, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(train_args(out, mnist_root, **{"--device": "cuda"})) == 2
+    assert "sees no CUDA device; use --device cpu" in capsys.readouterr().err
+    assert not (out / "run.json").exists()
+
+
+def test_unwritable_output(mnist_root, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main(train_args(blocker / "run", mnist_root)) == 2
+    assert "cannot write to output folder" in capsys.readouterr().err
+
+
+def test_stale_run_json_is_removed_before_training(mnist_root, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text("{}")
+    assert cli.main(train_args(out, mnist_root, **{"--problem": "nope"})) == 2
+    assert (out / "run.json").exists()  # validation fails before the folder is touched
+    assert cli.main(train_args(out, mnist_root, **{"--data-root": str(tmp_path / "x")})) == 2
+    assert not (out / "run.json").exists()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_run_matches_cpu_closely(tmp_path):
+    results = {}
+    for device in ("cpu", "cuda"):
+        cfg = RunConfig("digits_cnn", "diag_ggn_exact", lr=0.1, damping=1.0, steps=5,
+                        eval_every=0, device=device)  # fmt: skip
+        results[device] = [r["loss"] for r in run(cfg).records if r["split"] == "train"]
+    assert results["cuda"] == pytest.approx(results["cpu"], rel=1e-3)
