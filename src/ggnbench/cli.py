@@ -92,7 +92,7 @@ def cmd_download(args: argparse.Namespace) -> None:
         raise GGNBenchError(
             f"unknown dataset {args.dataset!r}; choose one of {list(data.DATASET_NAMES)}"
         )
-    data.download(args.dataset, args.data_root)
+    data.download(args.dataset, args.data_root, allow_download=not args.no_download)
     if args.done is not None:
         args.done.parent.mkdir(parents=True, exist_ok=True)
         args.done.write_text(f"{args.dataset} ready in {args.data_root}\n")
@@ -169,6 +169,7 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("dataset", help="dataset name")
     p.add_argument("--data-root", type=Path, default=Path("data"), help="dataset folder (data)")
+    p.add_argument("--no-download", action="store_true", help="only check the files are there")
     p.add_argument("--done", type=Path, help="marker file to write once the data is ready")
     p.set_defaults(func=cmd_download)
 

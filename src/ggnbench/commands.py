@@ -1,8 +1,85 @@
-"""Subcommands beyond ``train`` and ``download``: workflow steps and aggregation."""
+"""Workflow subcommands: sweep, select-best, aggregate, seed-example-table, figures."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from ggnbench.errors import GGNBenchError
+
+
+def _json_arg(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err.msg}") from err
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    """Run ``ggnbench sweep``."""
+    from ggnbench.sweep import sweep
+
+    if not isinstance(args.runs, list):
+        raise GGNBenchError("--runs must be a JSON list of {out, config} objects")
+    sweep(args.runs, args.manifest, args.best)
+
+
+def cmd_select_best(args: argparse.Namespace) -> None:
+    """Run ``ggnbench select-best``."""
+    from ggnbench.results import atomic_write_json
+    from ggnbench.select import select_best
+
+    best = select_best(args.manifests)
+    atomic_write_json(args.out, best)
+    choice = best["best"]
+    shown = "none (every grid point diverged)" if choice is None else (
+        f"lr={choice['lr']} damping={choice['damping']} "
+        f"valid accuracy {choice['final_valid_accuracy']:.4f}"
+    )  # fmt: skip
+    print(f"{best['problem']}/{best['optimizer']}/{best['device']}: best {shown}")
+
+
+def cmd_aggregate(args: argparse.Namespace) -> None:
+    """Run ``ggnbench aggregate``."""
+    from ggnbench import aggregate
+    from ggnbench.results import atomic_write_text
+    from ggnbench.tables import write_table
+
+    runs = aggregate.collect_runs(args.tune, args.final)
+    curves = aggregate.load_curves(runs)
+    out = args.out
+    write_table(runs, out, "runs")
+    write_table(aggregate.final_metrics(runs), out, "final_metrics")
+    write_table(aggregate.time_per_step(runs), out, "time_per_step")
+    write_table(aggregate.time_to_target(curves, args.targets), out, "time_to_target")
+    write_table(aggregate.diverged_counts(runs), out, "diverged")
+    atomic_write_text(Path(out) / "curves.csv", curves.to_csv(index=False))
+    print(f"aggregated {len(runs)} runs into {out}")
+
+
+def cmd_seed_example_table(args: argparse.Namespace) -> None:
+    """Run ``ggnbench seed-example-table``."""
+    from ggnbench import aggregate
+    from ggnbench.results import atomic_write_text
+    from ggnbench.tables import write_table
+
+    run_dirs = dict(item.split("=", 1) for item in args.run)
+    table, trace = aggregate.seed_example(run_dirs, args.published, args.data_label)
+    write_table(table, args.out, "seed_example")
+    atomic_write_text(Path(args.out) / "seed_example_trace.csv", trace.to_csv(index=False))
+    print(table.to_string(index=False))
+
+
+def cmd_figures(args: argparse.Namespace) -> None:
+    """Run ``ggnbench figures``."""
+    from ggnbench import figures
+
+    if args.seed_example:
+        paths = figures.make_seed_example(args.tables, args.out)
+    else:
+        paths = figures.make_all(args.tables, args.out)
+    print(f"wrote {len(paths)} figure files into {args.out}")
 
 
 def add_all(sub: argparse._SubParsersAction) -> None:
@@ -11,3 +88,62 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     Args:
         sub: The subparsers of the main parser.
     """
+    p = sub.add_parser(
+        "sweep",
+        help="run a list of planned runs, skipping finished ones (one workflow job)",
+        description="Train every run in --runs whose folder lacks a matching run.json, then "
+        "write the manifest (the runs and their status).",
+    )
+    p.add_argument("--runs", type=_json_arg, required=True, help="JSON list of {out, config}")
+    p.add_argument("--manifest", type=Path, required=True, help="manifest file to write")
+    p.add_argument("--best", type=Path, help="best.json that sets lr and damping (final runs)")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser(
+        "select-best",
+        help="choose the best grid point from tuning manifests",
+        description="Rank tuning runs by final validation accuracy (diverged runs excluded) "
+        "and write best.json with the choice and the runner-up.",
+    )
+    p.add_argument("--manifests", nargs="+", required=True, help="tuning manifests")
+    p.add_argument("--out", type=Path, required=True, help="best.json to write")
+    p.set_defaults(func=cmd_select_best)
+
+    p = sub.add_parser(
+        "aggregate",
+        help="results to tables (runs, final metrics, time per step, time to target, diverged)",
+        description="Read the runs listed in the manifests (refusing any whose configuration "
+        "differs from the plan) and write tables as CSV, Markdown and LaTeX.",
+    )
+    p.add_argument("--tune", nargs="*", default=[], help="tuning manifests")
+    p.add_argument("--final", nargs="*", default=[], help="final-seed manifests")
+    p.add_argument(
+        "--targets", type=_json_arg, default={}, help='JSON {"problem": target valid accuracy}'
+    )
+    p.add_argument("--out", type=Path, required=True, help="tables folder")
+    p.set_defaults(func=cmd_aggregate)
+
+    p = sub.add_parser(
+        "seed-example-table",
+        help="the reference example's trace beside the published numbers",
+        description="Tabulate the reference example's runs at the published steps.",
+    )
+    p.add_argument("--run", nargs="+", required=True, help="VARIANT=RUN_FOLDER pairs")
+    p.add_argument(
+        "--published", type=_json_arg, required=True, help="JSON {step, loss, accuracy} lists"
+    )
+    p.add_argument("--data-label", default="MNIST", help="which data the runs used")
+    p.add_argument("--out", type=Path, required=True, help="tables folder")
+    p.set_defaults(func=cmd_seed_example_table)
+
+    p = sub.add_parser(
+        "figures",
+        help="tables to seaborn figures (PNG and PDF)",
+        description="Draw the study's figures from the CSV tables.",
+    )
+    p.add_argument("--tables", type=Path, required=True, help="tables folder")
+    p.add_argument("--out", type=Path, required=True, help="figures folder")
+    p.add_argument(
+        "--seed-example", action="store_true", help="draw only the reference example's figure"
+    )
+    p.set_defaults(func=cmd_figures)

@@ -94,12 +94,13 @@ def load_split(
         raise GGNBenchError(missing_message(name, root)) from err
 
 
-def download(name: str, root: str | Path) -> None:
-    """Fetch both splits of a dataset into the data root (no-op for ``digits``).
+def download(name: str, root: str | Path, allow_download: bool = True) -> None:
+    """Fetch both splits of a dataset into the data root, or check they are there.
 
     Args:
-        name: Dataset name.
+        name: Dataset name (``digits`` ships with scikit-learn and is only loaded).
         root: Data root folder.
+        allow_download: If False, only check that the files are in place.
 
     Raises:
         GGNBenchError: If the dataset is unknown or cannot be fetched.
@@ -108,7 +109,7 @@ def download(name: str, root: str | Path) -> None:
         load_digits_tensors()
         return
     for train in (True, False):
-        load_split(name, root, train=train, transform=None, download=True)
+        load_split(name, root, train=train, transform=None, download=allow_download)
 
 
 def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,28 @@
+# ggnbench: the DiagGGN study as a workflow.
+#   snakemake --cores N                                  the paper study (config/config.yaml)
+#   snakemake --cores 2 --configfile config/quick.yaml   the offline quick study
+#   snakemake --profile profiles/slurm                   the same study on a Slurm cluster
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+# A --configfile replaces the paper study instead of being merged into it.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+validate(config, "config/schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/aggregate.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,116 @@
+# Aggregation (reads results, writes tables) and figures (reads tables, writes figures).
+
+
+rule aggregate:
+    input:
+        tune=study.manifests(config, DEVICES, "tune"),
+        final=study.manifests(config, DEVICES, "final"),
+        best=tuning_targets(),
+    output:
+        [
+            report(
+                f"{RESULTS}/tables/{name}.csv",
+                caption=f"report/table_{name}.rst",
+                category="Tables",
+            )
+            for name in TABLES
+        ],
+        [f"{RESULTS}/tables/{name}.{ext}" for name in TABLES for ext in ("md", "tex")],
+        curves=f"{RESULTS}/tables/curves.csv",
+    log:
+        f"{RESULTS}/logs/aggregate.log",
+    params:
+        targets=json.dumps(
+            {
+                p: v["target_accuracy"]
+                for p, v in config["problems"].items()
+                if "target_accuracy" in v
+            }
+        ),
+        out=f"{RESULTS}/tables",
+    shell:
+        f"{GGNBENCH} aggregate --tune {{input.tune}} --final {{input.final}} "
+        f"--targets {{params.targets:q}} --out {{params.out}} {ON_FAIL}"
+
+
+rule figures_study:
+    input:
+        f"{RESULTS}/tables/runs.csv",
+        f"{RESULTS}/tables/curves.csv",
+    output:
+        [
+            report(
+                f"{RESULTS}/figures/{name}.png",
+                caption=f"report/{name}.rst",
+                category="Figures",
+            )
+            for name in FIGURES
+        ],
+        [f"{RESULTS}/figures/{name}.pdf" for name in FIGURES],
+    log:
+        f"{RESULTS}/logs/figures.log",
+    params:
+        tables=f"{RESULTS}/tables",
+        out=f"{RESULTS}/figures",
+    shell:
+        f"{GGNBENCH} figures --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
+
+
+rule seed_example_table:
+    input:
+        expand(f"{RESULTS}/seed_example/{{variant}}/run.json", variant=SEED_EXAMPLE["variants"]),
+    output:
+        report(
+            f"{RESULTS}/tables/seed_example.csv",
+            caption="report/table_seed_example.rst",
+            category="Reference example",
+        ),
+        f"{RESULTS}/tables/seed_example.md",
+        f"{RESULTS}/tables/seed_example.tex",
+        f"{RESULTS}/tables/seed_example_trace.csv",
+    log:
+        f"{RESULTS}/logs/seed_example/table.log",
+    params:
+        runs=" ".join(f"{v}={RESULTS}/seed_example/{v}" for v in SEED_EXAMPLE["variants"]),
+        published=json.dumps(SEED_EXAMPLE["published"]),
+        label="MNIST" if SEED_EXAMPLE["data"] == "mnist" else "synthetic MNIST-format data",
+        out=f"{RESULTS}/tables",
+    shell:
+        f"{GGNBENCH} seed-example-table --run {{params.runs}} --published {{params.published:q}} "
+        f"--data-label {{params.label:q}} --out {{params.out}} {ON_FAIL}"
+
+
+rule seed_example_figure:
+    input:
+        f"{RESULTS}/tables/seed_example.csv",
+        f"{RESULTS}/tables/seed_example_trace.csv",
+    output:
+        report(
+            f"{RESULTS}/figures/seed_example.png",
+            caption="report/seed_example.rst",
+            category="Reference example",
+        ),
+        f"{RESULTS}/figures/seed_example.pdf",
+    log:
+        f"{RESULTS}/logs/seed_example/figure.log",
+    params:
+        tables=f"{RESULTS}/tables",
+        out=f"{RESULTS}/figures",
+    shell:
+        f"{GGNBENCH} figures --seed-example --tables {{params.tables}} --out {{params.out}} "
+        f"{ON_FAIL}"
+
+
+rule tables:
+    input:
+        table_targets(),
+
+
+rule figures:
+    input:
+        figure_targets(),
+
+
+rule seed_example:
+    input:
+        seed_example_targets(),

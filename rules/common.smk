@@ -1,0 +1,82 @@
+# Shared definitions: the ggnbench command, devices, wildcard constraints, target lists.
+import json
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from ggnbench import study  # noqa: E402
+from ggnbench.errors import GGNBenchError  # noqa: E402
+
+try:
+    DEVICES = study.resolve_devices(config)
+except GGNBenchError as err:
+    sys.exit(f"error: {err}")
+
+RESULTS = config["results"]
+SRC = Path(workflow.basedir) / "src"
+_CONDA = any("conda" in str(m).lower() for m in workflow.deployment_settings.deployment_method)
+# In a conda environment its own python; otherwise the interpreter running snakemake.
+PYTHON = "python" if _CONDA else shlex.quote(sys.executable)
+# (Doubled braces survive snakemake's own formatting of shell commands.)
+GGNBENCH = f"PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} {PYTHON} -m ggnbench.cli"
+# Run a ggnbench command into the job's log; on failure repeat the log's last line.
+ON_FAIL = "> {log} 2>&1 || {{ tail -n 1 {log} >&2; exit 1; }}"
+TABLES = ["runs", "final_metrics", "time_per_step", "time_to_target", "diverged"]
+FIGURES = ["learning_curves", "lr_damping_heatmap", "accuracy_vs_damping", "time_per_step"]
+SEED_EXAMPLE = config["seed_example"]
+
+
+wildcard_constraints:
+    problem="|".join(config["problems"]),
+    optimizer="|".join(config["optimizers"]),
+    device="|".join(DEVICES),
+    chunk=r"\d+",
+    dataset=r"[a-z0-9]+",
+    variant=r"[A-Za-z0-9_-]+",
+    ext="csv|md|tex",
+    fmt="png|pdf",
+
+
+def gpu_jobs(wildcards):
+    """One GPU for CUDA jobs, none otherwise (resource for cluster executors)."""
+    return 1 if wildcards.device == "cuda" else 0
+
+
+def dataset_ready(wildcards):
+    """The marker of the dataset a problem needs."""
+    from ggnbench.problems import get_problem
+
+    return study.dataset_marker(config, get_problem(wildcards.problem).dataset)
+
+
+def tuning_targets():
+    return [study.best_path(config, p, o, d) for p, o, d in study.combos(config, DEVICES)]
+
+
+def final_targets():
+    return study.manifests(config, DEVICES, "final")
+
+
+def table_targets():
+    return [f"{RESULTS}/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "tex")]
+
+
+def figure_targets():
+    return [f"{RESULTS}/figures/{name}.{fmt}" for name in FIGURES for fmt in ("png", "pdf")]
+
+
+def seed_example_targets():
+    if not SEED_EXAMPLE["enabled"]:
+        return []
+    return [
+        f"{RESULTS}/tables/seed_example.csv",
+        f"{RESULTS}/figures/seed_example.png",
+        f"{RESULTS}/figures/seed_example.pdf",
+    ]
+
+
+def all_targets():
+    """Everything the study produces."""
+    return table_targets() + figure_targets() + seed_example_targets()

@@ -1,0 +1,103 @@
+# Training: tuning grid (one seed), choice of the best point, final seeds.
+
+
+rule tune:
+    input:
+        dataset_ready,
+    output:
+        f"{RESULTS}/tune/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.json",
+    log:
+        f"{RESULTS}/logs/tune/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tune/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.tsv"
+    params:
+        runs=lambda w: json.dumps(
+            study.chunk(config, "tune", w.problem, w.optimizer, w.device, int(w.chunk))
+        ),
+    threads: config["threads"]
+    resources:
+        gpu=gpu_jobs,
+    shell:
+        f"{GGNBENCH} sweep --runs {{params.runs:q}} --manifest {{output}} {ON_FAIL}"
+
+
+rule select_best:
+    input:
+        lambda w: [
+            study.manifest_path(config, "tune", w.problem, w.optimizer, w.device, i)
+            for i in range(study.n_chunks(config, "tune", w.problem, w.optimizer))
+        ],
+    output:
+        f"{RESULTS}/tuning/{{problem}}/{{optimizer}}/device={{device}}/best.json",
+    log:
+        f"{RESULTS}/logs/select_best/{{problem}}/{{optimizer}}/device={{device}}.log",
+    shell:
+        f"{GGNBENCH} select-best --manifests {{input}} --out {{output}} {ON_FAIL}"
+
+
+rule final_seeds:
+    input:
+        data=dataset_ready,
+        best=f"{RESULTS}/tuning/{{problem}}/{{optimizer}}/device={{device}}/best.json",
+    output:
+        f"{RESULTS}/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.json",
+    log:
+        f"{RESULTS}/logs/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.tsv"
+    params:
+        runs=lambda w: json.dumps(
+            study.chunk(config, "final", w.problem, w.optimizer, w.device, int(w.chunk))
+        ),
+    threads: config["threads"]
+    resources:
+        gpu=gpu_jobs,
+    shell:
+        f"{GGNBENCH} sweep --runs {{params.runs:q}} --best {{input.best}} --manifest {{output}} "
+        f"{ON_FAIL}"
+
+
+def seed_example_data():
+    if SEED_EXAMPLE["data"] == "synthetic":
+        return f"{RESULTS}/seed_example/data/MNIST.ready"
+    return study.dataset_marker(config, "mnist")
+
+
+def seed_example_root():
+    if SEED_EXAMPLE["data"] == "synthetic":
+        return f"{RESULTS}/seed_example/data"
+    return config["data_root"]
+
+
+rule seed_example_run:
+    input:
+        seed_example_data(),
+    output:
+        f"{RESULTS}/seed_example/{{variant}}/run.json",
+    log:
+        f"{RESULTS}/logs/seed_example/{{variant}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/seed_example/{{variant}}.tsv"
+    params:
+        lr=lambda w: SEED_EXAMPLE["variants"][w.variant]["lr"],
+        damping=lambda w: SEED_EXAMPLE["variants"][w.variant]["damping"],
+        keep=lambda w: "--keep-grad" if SEED_EXAMPLE["variants"][w.variant]["keep_grad"] else "",
+        steps=SEED_EXAMPLE["steps"],
+        root=seed_example_root(),
+        out=lambda w, output: str(Path(output[0]).parent),
+    threads: config["threads"]
+    shell:
+        f"{GGNBENCH} train --problem mnist_cnn --optimizer diag_ggn_mc --lr {{params.lr}} "
+        f"--damping {{params.damping}} {{params.keep}} --seed 0 --steps {{params.steps}} "
+        f"--eval-every 0 --device cpu --threads {{threads}} --data-root {{params.root}} "
+        f"--no-download --out {{params.out}} {ON_FAIL}"
+
+
+rule tuning:
+    input:
+        tuning_targets(),
+
+
+rule final:
+    input:
+        final_targets(),

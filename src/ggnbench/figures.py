@@ -1,0 +1,221 @@
+"""Tables to seaborn figures; reads only CSV tables, writes PNG and PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+FIGURE_FORMATS = ("png", "pdf")
+PANELS = {
+    ("train", "loss"): "train loss (minibatch)",
+    ("valid", "accuracy"): "valid accuracy",
+    ("test", "accuracy"): "test accuracy",
+}
+
+
+def save(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
+    """Save a figure as PNG and PDF, each through a temporary file and a rename.
+
+    Args:
+        fig: The figure.
+        out_dir: Folder.
+        name: File stem.
+
+    Returns:
+        The written paths.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in FIGURE_FORMATS:
+        path = out_dir / f"{name}.{ext}"
+        tmp = out_dir / f".{name}.tmp.{ext}"
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        tmp.replace(path)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def _empty(message: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(5, 2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    return fig
+
+
+def learning_curves(curves: pd.DataFrame) -> plt.Figure:
+    """Median with quartile bands over seeds: train loss, valid and test accuracy.
+
+    Args:
+        curves: The ``curves`` table.
+
+    Returns:
+        Rows: problem and device; columns: the three quantities.
+    """
+    if curves.empty:
+        return _empty("no final runs")
+    parts = []
+    for (split, quantity), label in PANELS.items():
+        part = curves[curves.split == split]
+        parts.append(part.assign(panel=label, value=part[quantity]))
+    data = pd.concat(parts, ignore_index=True)
+    data["problem / device"] = data.problem + " / " + data.device
+    grid = sns.relplot(
+        data=data, x="step", y="value", hue="optimizer", col="panel", row="problem / device",
+        kind="line", estimator="median", errorbar=("pi", 50), height=2.8, aspect=1.3,
+        facet_kws={"sharey": False, "sharex": "row"},
+    )  # fmt: skip
+    grid.set_titles("{row_name} | {col_name}")
+    return grid.figure
+
+
+def lr_damping_heatmap(runs: pd.DataFrame) -> plt.Figure:
+    """Final validation accuracy over the lr x damping grid of each DiagGGN variant.
+
+    Args:
+        runs: The ``runs`` table.
+
+    Returns:
+        One heatmap per problem, device and optimizer; diverged points are blank.
+    """
+    tune = runs[(runs.stage == "tune") & runs.damping.notna()]
+    if tune.empty:
+        return _empty("no DiagGGN tuning runs")
+    tune = tune.assign(
+        accuracy=np.where(tune.status == "ok", tune.final_valid_accuracy, np.nan),
+        where=tune.problem + " / " + tune.device + "\n" + tune.optimizer,
+    )
+    panels = list(dict.fromkeys(tune["where"]))
+    cols = min(2, len(panels))
+    rows = int(np.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        grid = tune[tune["where"] == panel].pivot_table(
+            index="lr", columns="damping", values="accuracy", aggfunc="median", dropna=False
+        )
+        sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis",
+                    cbar_kws={"label": "final valid accuracy"})  # fmt: skip
+        ax.set_title(panel)
+        ax.invert_yaxis()
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_damping(runs: pd.DataFrame) -> plt.Figure:
+    """Best-over-lr final validation accuracy against damping.
+
+    Args:
+        runs: The ``runs`` table.
+
+    Returns:
+        Columns: problem; rows: device; one line per DiagGGN variant.
+    """
+    tune = runs[(runs.stage == "tune") & runs.damping.notna() & (runs.status == "ok")]
+    if tune.empty:
+        return _empty("no finished DiagGGN tuning runs")
+    best = (
+        tune.groupby(["problem", "device", "optimizer", "damping"])
+        .final_valid_accuracy.max()
+        .reset_index()
+    )
+    grid = sns.relplot(
+        data=best, x="damping", y="final_valid_accuracy", hue="optimizer", col="problem",
+        row="device", kind="line", marker="o", height=3, aspect=1.3,
+    )  # fmt: skip
+    grid.set(xscale="log")
+    grid.set_axis_labels("damping", "best final valid accuracy over lr")
+    return grid.figure
+
+
+def time_per_step(runs: pd.DataFrame) -> plt.Figure:
+    """Time per step of each optimizer, CPU and CUDA side by side.
+
+    Args:
+        runs: The ``runs`` table.
+
+    Returns:
+        Bars: median over final seeds, whiskers: quartiles; one panel per problem.
+    """
+    final = runs[(runs.stage == "final") & (runs.status == "ok")]
+    if final.empty:
+        return _empty("no final runs")
+    final = final.assign(step_ms=final.median_step_s * 1e3)
+    grid = sns.catplot(
+        data=final, x="optimizer", y="step_ms", hue="device", col="problem", kind="bar",
+        estimator="median", errorbar=("pi", 50), height=3.2, aspect=1.3, sharey=False,
+    )  # fmt: skip
+    grid.set_axis_labels("", "time per step [ms]")
+    grid.tick_params(axis="x", rotation=20)
+    return grid.figure
+
+
+def seed_example(trace: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
+    """The reference example's two panels, loss and accuracy per iteration.
+
+    Args:
+        trace: The ``seed_example_trace`` table.
+        table: The ``seed_example`` table (published numbers).
+
+    Returns:
+        Two panels; lines for ggnbench's runs, black markers for the published output.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, quantity in zip(axes, ("loss", "accuracy"), strict=True):
+        sns.lineplot(data=trace, x="step", y=quantity, hue="variant", ax=ax, linewidth=1)
+        ax.scatter(table.step, table[f"paper_{quantity}"], color="black", marker="x",
+                   zorder=3, label="published (lr 0.01)")  # fmt: skip
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"minibatch {quantity}")
+        ax.legend()
+    data = trace["data"].iloc[0] if len(trace) else ""
+    fig.suptitle(f"BackPACK DiagGGN example on {data}")
+    fig.tight_layout()
+    return fig
+
+
+def make_all(tables: str | Path, out_dir: str | Path) -> list[Path]:
+    """Draw every figure of the study from the tables folder.
+
+    Args:
+        tables: Folder of the CSV tables.
+        out_dir: Figures folder.
+
+    Returns:
+        The written paths.
+    """
+    tables = Path(tables)
+    runs = pd.read_csv(tables / "runs.csv")
+    curves = pd.read_csv(tables / "curves.csv")
+    paths = []
+    paths += save(learning_curves(curves), out_dir, "learning_curves")
+    paths += save(lr_damping_heatmap(runs), out_dir, "lr_damping_heatmap")
+    paths += save(accuracy_vs_damping(runs), out_dir, "accuracy_vs_damping")
+    paths += save(time_per_step(runs), out_dir, "time_per_step")
+    return paths
+
+
+def make_seed_example(tables: str | Path, out_dir: str | Path) -> list[Path]:
+    """Draw the reference example's figure from its tables.
+
+    Args:
+        tables: Folder of the CSV tables.
+        out_dir: Figures folder.
+
+    Returns:
+        The written paths.
+    """
+    tables = Path(tables)
+    trace = pd.read_csv(tables / "seed_example_trace.csv")
+    table = pd.read_csv(tables / "seed_example.csv")
+    return save(seed_example(trace, table), out_dir, "seed_example")

@@ -1,0 +1,68 @@
+"""Choose the best grid point per (problem, optimizer, device) from tuning runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ggnbench import results
+
+#: The summary field that ranks grid points (higher is better), and the tie-breaker.
+METRIC = "final_valid_accuracy"
+TIE_BREAK = "final_valid_loss"
+
+
+def load_manifest_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
+    """Every run listed in a set of chunk manifests, with its ``run.json``.
+
+    Args:
+        paths: Manifest files.
+
+    Returns:
+        Manifest entries with an added ``info`` (the run.json) where the run exists.
+    """
+    entries = []
+    for path in paths:
+        for entry in results.read_run_json(path)["runs"]:
+            if entry["status"] != "no_best":
+                entry = {**entry, "info": results.read_run_json(entry["out"])}
+            entries.append(entry)
+    return entries
+
+
+def select_best(manifests: list[str | Path]) -> dict[str, Any]:
+    """Rank the tuning runs by final validation accuracy, diverged runs excluded.
+
+    Args:
+        manifests: The tuning manifests of one (problem, optimizer, device).
+
+    Returns:
+        The content of ``best.json``: the best point, the runner-up, and counts.
+    """
+    entries = load_manifest_runs(manifests)
+    ok = [e for e in entries if e["info"]["status"] == "ok"]
+    ranked = sorted(
+        ok, key=lambda e: (-e["info"]["summary"][METRIC], e["info"]["summary"][TIE_BREAK])
+    )
+
+    def describe(entry: dict[str, Any]) -> dict[str, Any]:
+        summary = entry["info"]["summary"]
+        return {
+            "lr": entry["config"]["lr"],
+            "damping": entry["config"].get("damping"),
+            "run": entry["out"],
+            METRIC: summary[METRIC],
+            TIE_BREAK: summary[TIE_BREAK],
+        }
+
+    first = entries[0]["config"] if entries else {}
+    return {
+        "problem": first.get("problem"),
+        "optimizer": first.get("optimizer"),
+        "device": first.get("device"),
+        "metric": METRIC,
+        "best": describe(ranked[0]) if ranked else None,
+        "runner_up": describe(ranked[1]) if len(ranked) > 1 else None,
+        "grid_points": len(entries),
+        "diverged": len(entries) - len(ok),
+    }
