@@ -2,9 +2,14 @@
 #   snakemake --cores N                                  the paper study (config/config.yaml)
 #   snakemake --cores 2 --configfile config/quick.yaml   the offline quick study
 #   snakemake --profile profiles/slurm                   the same study on a Slurm cluster
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+sys.path.insert(0, f"{workflow.basedir}/src")
+
+from ggnbench.configcheck import config_error  # noqa: E402
 
 
 # A --configfile replaces the paper study instead of being merged into it.
@@ -13,6 +18,9 @@ if not workflow.overwrite_configfiles:
     configfile: "config/config.yaml"
 
 
+# One line naming the key on a bad config; then snakemake fills in the defaults.
+if problem := config_error(config, f"{workflow.basedir}/config/schema.yaml"):
+    sys.exit(problem)
 validate(config, "config/schema.yaml")
 
 

@@ -27,7 +27,9 @@ rule aggregate:
                 if "target_accuracy" in v
             }
         ),
-        out=f"{RESULTS}/tables",
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
     shell:
         f"{GGNBENCH} aggregate --tune {{input.tune}} --final {{input.final}} "
         f"--targets {{params.targets:q}} --out {{params.out}} {ON_FAIL}"
@@ -50,8 +52,10 @@ rule figures_study:
     log:
         f"{RESULTS}/logs/figures.log",
     params:
-        tables=f"{RESULTS}/tables",
-        out=f"{RESULTS}/figures",
+        tables=lambda w, input: str(Path(input[0]).parent),
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
     shell:
         f"{GGNBENCH} figures --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
 
@@ -74,7 +78,9 @@ rule seed_example_table:
         runs=" ".join(f"{v}={RESULTS}/seed_example/{v}" for v in SEED_EXAMPLE["variants"]),
         published=json.dumps(SEED_EXAMPLE["published"]),
         label="MNIST" if SEED_EXAMPLE["data"] == "mnist" else "synthetic MNIST-format data",
-        out=f"{RESULTS}/tables",
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
     shell:
         f"{GGNBENCH} seed-example-table --run {{params.runs}} --published {{params.published:q}} "
         f"--data-label {{params.label:q}} --out {{params.out}} {ON_FAIL}"
@@ -94,8 +100,10 @@ rule seed_example_figure:
     log:
         f"{RESULTS}/logs/seed_example/figure.log",
     params:
-        tables=f"{RESULTS}/tables",
-        out=f"{RESULTS}/figures",
+        tables=lambda w, input: str(Path(input[0]).parent),
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
     shell:
         f"{GGNBENCH} figures --seed-example --tables {{params.tables}} --out {{params.out}} "
         f"{ON_FAIL}"

@@ -26,6 +26,13 @@ ON_FAIL = "> {log} 2>&1 || {{ tail -n 1 {log} >&2; exit 1; }}"
 TABLES = ["runs", "final_metrics", "time_per_step", "time_to_target", "diverged"]
 FIGURES = ["learning_curves", "lr_damping_heatmap", "accuracy_vs_damping", "time_per_step"]
 SEED_EXAMPLE = config["seed_example"]
+TRAIN_ENV = "../envs/train.yaml"
+ANALYSIS_ENV = "../envs/analysis.yaml"
+
+
+def folder_of(wildcards, output):
+    """The folder of a rule's first output."""
+    return str(Path(output[0]).parent)
 
 
 wildcard_constraints:
@@ -49,6 +56,18 @@ def dataset_ready(wildcards):
     from ggnbench.problems import get_problem
 
     return study.dataset_marker(config, get_problem(wildcards.problem).dataset)
+
+
+def seed_example_data():
+    if SEED_EXAMPLE["data"] == "synthetic":
+        return f"{RESULTS}/seed_example/data/MNIST.ready"
+    return study.dataset_marker(config, "mnist")
+
+
+def seed_example_root():
+    if SEED_EXAMPLE["data"] == "synthetic":
+        return f"{RESULTS}/seed_example/data"
+    return config["data_root"]
 
 
 def tuning_targets():

@@ -9,6 +9,8 @@ rule download:
     params:
         root=config["data_root"],
         flag="" if config["download"] else "--no-download",
+    conda:
+        TRAIN_ENV
     shell:
         f"{GGNBENCH} download {{wildcards.dataset}} --data-root {{params.root}} {{params.flag}} "
         f"--done {{output}} {ON_FAIL}"
@@ -20,8 +22,10 @@ rule synthetic_mnist:
     log:
         f"{RESULTS}/logs/seed_example/synthetic_mnist.log",
     params:
-        root=f"{RESULTS}/seed_example/data",
+        root=lambda w, output: str(Path(output[0]).parent),
         n_train=SEED_EXAMPLE["synthetic_train_size"],
+    conda:
+        TRAIN_ENV
     shell:
         f"{GGNBENCH} synth-mnist --data-root {{params.root}} --n-train {{params.n_train}} "
         f"--n-test 2000 {ON_FAIL} && touch {{output}}"

@@ -17,6 +17,8 @@ rule tune:
     threads: config["threads"]
     resources:
         gpu=gpu_jobs,
+    conda:
+        TRAIN_ENV
     shell:
         f"{GGNBENCH} sweep --runs {{params.runs:q}} --manifest {{output}} {ON_FAIL}"
 
@@ -31,6 +33,8 @@ rule select_best:
         f"{RESULTS}/tuning/{{problem}}/{{optimizer}}/device={{device}}/best.json",
     log:
         f"{RESULTS}/logs/select_best/{{problem}}/{{optimizer}}/device={{device}}.log",
+    conda:
+        TRAIN_ENV
     shell:
         f"{GGNBENCH} select-best --manifests {{input}} --out {{output}} {ON_FAIL}"
 
@@ -52,21 +56,11 @@ rule final_seeds:
     threads: config["threads"]
     resources:
         gpu=gpu_jobs,
+    conda:
+        TRAIN_ENV
     shell:
         f"{GGNBENCH} sweep --runs {{params.runs:q}} --best {{input.best}} --manifest {{output}} "
         f"{ON_FAIL}"
-
-
-def seed_example_data():
-    if SEED_EXAMPLE["data"] == "synthetic":
-        return f"{RESULTS}/seed_example/data/MNIST.ready"
-    return study.dataset_marker(config, "mnist")
-
-
-def seed_example_root():
-    if SEED_EXAMPLE["data"] == "synthetic":
-        return f"{RESULTS}/seed_example/data"
-    return config["data_root"]
 
 
 rule seed_example_run:
@@ -84,8 +78,10 @@ rule seed_example_run:
         keep=lambda w: "--keep-grad" if SEED_EXAMPLE["variants"][w.variant]["keep_grad"] else "",
         steps=SEED_EXAMPLE["steps"],
         root=seed_example_root(),
-        out=lambda w, output: str(Path(output[0]).parent),
+        out=folder_of,
     threads: config["threads"]
+    conda:
+        TRAIN_ENV
     shell:
         f"{GGNBENCH} train --problem mnist_cnn --optimizer diag_ggn_mc --lr {{params.lr}} "
         f"--damping {{params.damping}} {{params.keep}} --seed 0 --steps {{params.steps}} "

@@ -16,7 +16,6 @@ from scipy import stats
 
 from ggnbench import results
 from ggnbench.errors import GGNBenchError
-from ggnbench.sweep import mismatch
 
 #: Summary fields copied into the runs table.
 SUMMARY_FIELDS = (
@@ -41,7 +40,7 @@ def _run_row(stage: str, entry: dict[str, Any]) -> dict[str, Any]:
     if entry["status"] == "no_best":
         return row
     info = results.read_run_json(entry["out"])
-    diff = mismatch(config, info["config"])
+    diff = results.mismatch(config, info["config"])
     if diff:
         shown = ", ".join(f"{k}: asked {a!r}, found {b!r}" for k, (a, b) in diff.items())
         raise GGNBenchError(

@@ -8,21 +8,22 @@ and the folder they belong in.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset, TensorDataset
-from torchvision import datasets
 
 from ggnbench.errors import GGNBenchError
 
-#: torchvision class per dataset name.
-TORCHVISION: dict[str, type[Dataset]] = {
-    "mnist": datasets.MNIST,
-    "fmnist": datasets.FashionMNIST,
-    "cifar10": datasets.CIFAR10,
-    "cifar100": datasets.CIFAR100,
+#: torchvision dataset class name per dataset name (torchvision is imported on use:
+#: it takes seconds, which runs on the bundled digits need not pay).
+TORCHVISION: dict[str, str] = {
+    "mnist": "MNIST",
+    "fmnist": "FashionMNIST",
+    "cifar10": "CIFAR10",
+    "cifar100": "CIFAR100",
 }
 
 #: The files a user can place by hand, and where below the data root they go.
@@ -86,8 +87,10 @@ def load_split(
     """
     if name not in TORCHVISION:
         raise GGNBenchError(f"unknown dataset {name!r}; choose one of {sorted(TORCHVISION)}")
+    from torchvision import datasets
+
     root = Path(root)
-    cls = TORCHVISION[name]
+    cls = getattr(datasets, TORCHVISION[name])
     try:
         return cls(str(root), train=train, transform=transform, download=download)
     except (RuntimeError, OSError, ValueError) as err:
@@ -106,30 +109,54 @@ def download(name: str, root: str | Path, allow_download: bool = True) -> None:
         GGNBenchError: If the dataset is unknown or cannot be fetched.
     """
     if name == "digits":
-        load_digits_tensors()
+        load_digits_tensors(root)
         return
     for train in (True, False):
         load_split(name, root, train=train, transform=None, download=allow_download)
 
 
-def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+DIGITS_CACHE = "digits/digits.pt"
+
+
+def load_digits_tensors(root: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's bundled 8x8 handwritten digits as tensors.
+
+    The tensors are cached in ``root/digits/digits.pt`` (importing scikit-learn
+    takes seconds, which every short run would otherwise pay again).
+
+    Args:
+        root: Data root for the cache; no cache if None.
 
     Returns:
         Images of shape ``(1797, 1, 8, 8)`` scaled to [0, 1], and integer labels.
     """
+    cache = Path(root) / DIGITS_CACHE if root is not None else None
+    if cache is not None and cache.exists():
+        images, labels = torch.load(cache, weights_only=True)
+        return images, labels
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     labels = torch.tensor(bunch.target, dtype=torch.long)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            torch.save((images, labels), tmp)
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # a read-only data root only costs the cache
     return images, labels
 
 
-def digits_dataset() -> TensorDataset:
+def digits_dataset(root: str | Path | None = None) -> TensorDataset:
     """The whole digits data set as a tensor dataset.
+
+    Args:
+        root: Data root for the cache (see :func:`load_digits_tensors`).
 
     Returns:
         A dataset of ``(image, label)`` pairs.
     """
-    return TensorDataset(*load_digits_tensors())
+    return TensorDataset(*load_digits_tensors(root))

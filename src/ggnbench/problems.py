@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
-from torchvision import transforms
 
 from ggnbench import data, models
 from ggnbench.errors import GGNBenchError
@@ -130,6 +129,8 @@ class Loaders:
 
 
 def _transform(problem: Problem, train: bool) -> Callable:
+    from torchvision import transforms
+
     steps: list[Callable] = []
     if train and problem.augment:
         steps += [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
@@ -160,7 +161,7 @@ def datasets_for(
         ``(train, valid, test)`` datasets.
     """
     if problem.dataset == "digits":
-        full = data.digits_dataset()
+        full = data.digits_dataset(data_root)
         rest, test_idx = _holdout_split(len(full), problem.valid_fraction)
         train_pos, valid_pos = _holdout_split(len(rest), problem.valid_fraction)
         train_idx = [rest[i] for i in train_pos]

@@ -21,6 +21,36 @@ METRICS = "metrics.csv"
 RUN_JSON = "run.json"
 METRIC_COLUMNS = ["step", "split", "loss", "accuracy", "time_s"]
 
+#: RunConfig fields that do not change a run's result and are left out of comparisons.
+NON_RESULT_KEYS = frozenset({"threads", "download", "data_root"})
+
+
+def result_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The part of a run configuration that determines its result.
+
+    Args:
+        config: RunConfig fields.
+
+    Returns:
+        The fields without :data:`NON_RESULT_KEYS`.
+    """
+    return {k: v for k, v in config.items() if k not in NON_RESULT_KEYS}
+
+
+def mismatch(expected: dict[str, Any], found: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Fields where a run's saved configuration differs from the expected one.
+
+    Args:
+        expected: RunConfig fields the study asks for.
+        found: RunConfig fields saved in ``run.json``.
+
+    Returns:
+        Field name to (expected, found), for result-relevant fields only.
+    """
+    exp, got = result_config(expected), result_config(found)
+    keys = set(exp) | set(got)
+    return {k: (exp.get(k), got.get(k)) for k in sorted(keys) if exp.get(k) != got.get(k)}
+
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write a file through a temporary sibling and a rename.

@@ -14,37 +14,8 @@ from typing import Any
 
 from ggnbench import results, runner
 from ggnbench.errors import GGNBenchError
+from ggnbench.results import mismatch
 from ggnbench.train import RunConfig
-
-#: RunConfig fields that do not change a run's result and are left out of comparisons.
-NON_RESULT_KEYS = frozenset({"threads", "download", "data_root"})
-
-
-def result_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The part of a run configuration that determines its result.
-
-    Args:
-        config: RunConfig fields.
-
-    Returns:
-        The fields without :data:`NON_RESULT_KEYS`.
-    """
-    return {k: v for k, v in config.items() if k not in NON_RESULT_KEYS}
-
-
-def mismatch(expected: dict[str, Any], found: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """Fields where a run's saved configuration differs from the expected one.
-
-    Args:
-        expected: RunConfig fields the study asks for.
-        found: RunConfig fields saved in ``run.json``.
-
-    Returns:
-        Field name to (expected, found), for result-relevant fields only.
-    """
-    exp, got = result_config(expected), result_config(found)
-    keys = set(exp) | set(got)
-    return {k: (exp.get(k), got.get(k)) for k in sorted(keys) if exp.get(k) != got.get(k)}
 
 
 def apply_best(config: dict[str, Any], best: dict[str, Any]) -> dict[str, Any] | None:
