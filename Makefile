@@ -23,11 +23,10 @@ setup: $(STAMP)  ## create the locked environment and install ggnbench into it
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 
 run: setup  ## the offline quick study (config/quick.yaml): tables, figures, report
-	$(BIN)/snakemake --cores $(CORES) --configfile config/quick.yaml
-	$(BIN)/snakemake --cores 1 --configfile config/quick.yaml --report results/report.html
+	$(BIN)/snakemake all report --cores $(CORES) --configfile config/quick.yaml
 
 study: setup  ## the full paper study (config/config.yaml; downloads data)
-	$(BIN)/snakemake --cores $(CORES)
+	$(BIN)/snakemake all report --cores $(CORES)
 
 dryrun: setup  ## show the jobs of the full study without running them
 	$(BIN)/snakemake -n --quiet rules
@@ -35,6 +34,7 @@ dryrun: setup  ## show the jobs of the full study without running them
 lint: setup  ## ruff and snakemake's linter
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/snakemake --lint
 
 test: setup lint  ## lint, then the test suite (offline; CUDA tests skip without a GPU)
 	$(BIN)/python -m pytest -q

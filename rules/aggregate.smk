@@ -122,3 +122,24 @@ rule figures:
 rule seed_example:
     input:
         seed_example_targets(),
+
+
+rule report:
+    input:
+        all_targets(),
+    output:
+        f"{RESULTS}/report.html",
+    log:
+        f"{RESULTS}/logs/report.log",
+    params:
+        # The resolved configuration, so the nested call sees exactly this study.
+        config=lambda w: json.dumps(config),
+        snakefile=workflow.main_snakefile,
+        workdir=Path.cwd(),
+    conda:
+        ANALYSIS_ENV
+    shell:
+        "printf '%s' {params.config:q} > {output}.config.json && "
+        f"{PYTHON} -m snakemake -s {{params.snakefile}} --directory {{params.workdir}} "
+        "--configfile {output}.config.json --nolock --report {output} > {log} 2>&1 "
+        "|| {{ tail -n 3 {log} >&2; exit 1; }}; rm -f {output}.config.json"

@@ -135,7 +135,7 @@ def read_run_json(path: str | Path) -> dict[str, Any]:
         GGNBenchError: If it is missing or not valid JSON.
     """
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() or path.suffix != ".json":
         path = path / RUN_JSON
     try:
         return json.loads(path.read_text())

@@ -1,0 +1,139 @@
+"""The workflow through real snakemake processes: lint, dry runs, a tiny study end to end."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "workflow" / "tiny.yaml"
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(*args: str, workdir: Path | None = None, timeout: int = 600):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+    if workdir is not None:
+        cmd += ["--directory", str(workdir)]
+    return subprocess.run(
+        [*cmd, *args], cwd=workdir or ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_lint_is_clean():
+    done = snakemake("--lint")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Congratulations" in done.stdout + done.stderr
+
+
+def job_counts(output: str) -> dict[str, int]:
+    counts, in_table = {}, False
+    for line in output.splitlines():
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+            continue
+        if in_table:
+            parts = line.split()
+            if len(parts) == 2 and parts[1].isdigit():
+                counts[parts[0]] = int(parts[1])
+            elif counts:
+                break
+    return counts
+
+
+def test_dry_run_of_the_paper_study_shows_the_full_grid():
+    done = snakemake("-n", "--quiet", "rules", "--config", "devices=[cpu]")
+    assert done.returncode == 0, done.stderr
+    counts = job_counts(done.stdout + done.stderr)
+    assert counts["tune"] == 5 * (5 + 5 + 30 + 30)  # chunk_size 1: one job per grid point
+    assert counts["final_seeds"] == 5 * 4 * 10
+    assert counts["download"] == 4 and counts["seed_example_run"] == 2
+
+
+def test_dry_run_of_the_quick_study():
+    done = snakemake("-n", "--quiet", "rules", "--configfile", str(ROOT / "config/quick.yaml"))
+    assert done.returncode == 0, done.stderr
+    counts = job_counts(done.stdout + done.stderr)
+    assert counts["tune"] == 4 and counts["final_seeds"] == 4 and counts["aggregate"] == 1
+
+
+def test_bad_config_stops_at_start_with_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TINY.read_text().replace("lr: [0.1]", "lr: [0]"))
+    done = snakemake("-n", "--configfile", str(bad), workdir=tmp_path)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "optimizers/diag_ggn_mc/lr/0" in lines[0]
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a host without CUDA")
+def test_cuda_without_cuda_stops_at_start(tmp_path):
+    done = snakemake("-n", "--configfile", str(TINY), "--config", "devices=[cpu,cuda]",
+                     workdir=tmp_path)  # fmt: skip
+    assert done.returncode != 0
+    assert "error: config asks for device 'cuda' but torch sees no CUDA device" in done.stderr
+    flagged = snakemake("-n", "--configfile", str(TINY), "--config", "devices=[cpu,cuda]",
+                        "remote_devices=True", workdir=tmp_path)  # fmt: skip
+    assert flagged.returncode == 0, flagged.stderr
+
+
+def run_json_files(results: Path) -> list[Path]:
+    return sorted(results.glob("runs/**/run.json"))
+
+
+def test_tiny_study_end_to_end_with_interruption(tmp_path):
+    results = tmp_path / "results"
+    args = ["all", "report", "--cores", "2", "--configfile", str(TINY)]
+    # Start, SIGKILL the whole process group once a run has finished, then rerun.
+    first = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+         str(tmp_path), *args],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not run_json_files(results) and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    finished = {p: p.stat().st_mtime_ns for p in run_json_files(results)}
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait(timeout=30)
+    assert finished, "no run finished before the kill"
+
+    done = snakemake(*args, workdir=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for path, mtime in finished.items():
+        assert path.stat().st_mtime_ns == mtime, f"{path} was redone"
+
+    tables = results / "tables"
+    runs = pd.read_csv(tables / "runs.csv")
+    assert len(runs) == (2 + 2) + 2 * 2  # tuning grid points + final seeds x optimizers
+    diverged = runs[runs.status == "diverged"]
+    assert len(diverged) == 1 and diverged.lr.iloc[0] == 1e6
+    final = pd.read_csv(tables / "final_metrics.csv")
+    assert set(final.optimizer) == {"sgd", "diag_ggn_mc"} and (final.n == 2).all()
+    assert len(pd.read_csv(tables / "time_per_step.csv")) == 2
+    assert pd.read_csv(tables / "diverged.csv").diverged.sum() == 1
+    assert set(pd.read_csv(tables / "time_to_target.csv").optimizer) == {"sgd", "diag_ggn_mc"}
+    seed_table = pd.read_csv(tables / "seed_example.csv")
+    assert seed_table.step.tolist() == [0, 50, 100, 150, 200]
+    assert seed_table.ours_published_loss.notna().iloc[0]  # step 0 ran (3 steps here)
+    for name in ("runs", "final_metrics", "time_per_step", "time_to_target", "diverged"):
+        for ext in ("csv", "md", "tex"):
+            assert (tables / f"{name}.{ext}").stat().st_size > 0
+    figures = ["learning_curves", "lr_damping_heatmap", "accuracy_vs_damping", "time_per_step",
+               "seed_example"]  # fmt: skip
+    for name in figures:
+        for ext in ("png", "pdf"):
+            assert (results / "figures" / f"{name}.{ext}").stat().st_size > 1000
+    report = (results / "report.html").read_text()
+    assert all(f"{name}.png" in report for name in figures)
+    best = results / "tuning/digits_cnn/sgd/device=cpu/best.json"
+    assert '"lr": 0.1' in best.read_text()
+
+    again = snakemake(*args, "-n", workdir=tmp_path)
+    assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
