@@ -1,0 +1,138 @@
+"""Options, parametrization and machine info of the overhead benchmark.
+
+Select what to time on the command line, for example::
+
+    pytest bench/ --bench-networks mnist_cnn,cifar10_3c3d --bench-batch-sizes 32,48,64,128 \
+        --bench-devices cpu --benchmark-json results/bench/cpu.json
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cases import EXTENSIONS, REGIONS, STEP_EXTENSIONS
+
+from ggnbench.problems import PROBLEMS
+from ggnbench.provenance import cpu_model
+
+
+@dataclass(frozen=True)
+class Case:
+    """One timed combination."""
+
+    network: str
+    batch_size: int
+    device: str
+    region: str
+    extension: str
+
+    @property
+    def id(self) -> str:
+        """Readable test id."""
+        return f"{self.network}-b{self.batch_size}-{self.device}-{self.region}-{self.extension}"
+
+
+def _csv(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Selection options of the benchmark suite."""
+    group = parser.getgroup("ggnbench", "ggnbench overhead benchmark")
+    group.addoption("--bench-networks", default="digits_cnn,mnist_cnn", help="problem networks")
+    group.addoption("--bench-extensions", default=",".join(EXTENSIONS), help="extensions")
+    group.addoption("--bench-batch-sizes", default="32,128", help="batch sizes")
+    group.addoption("--bench-devices", default="auto", help="cpu, cuda or auto")
+    group.addoption("--bench-regions", default=",".join(REGIONS), help="timed regions")
+    group.addoption("--bench-rounds", type=int, default=20, help="timed rounds per case")
+    group.addoption("--bench-warmup", type=int, default=3, help="warm-up rounds per case")
+    group.addoption("--bench-threads", type=int, default=None, help="torch CPU threads")
+
+
+def _selection(config: pytest.Config) -> list[Case]:
+    networks = _csv(config.getoption("bench_networks"))
+    extensions = _csv(config.getoption("bench_extensions"))
+    regions = _csv(config.getoption("bench_regions"))
+    devices = _csv(config.getoption("bench_devices"))
+    for kind, chosen, known in (
+        ("network", networks, PROBLEMS),
+        ("extension", extensions, EXTENSIONS),
+        ("region", regions, REGIONS),
+        ("device", devices, ("cpu", "cuda", "auto")),
+    ):
+        unknown = [c for c in chosen if c not in known]
+        if unknown:
+            raise pytest.UsageError(f"unknown {kind} {unknown}; choose from {list(known)}")
+    try:
+        sizes = [int(s) for s in _csv(config.getoption("bench_batch_sizes"))]
+    except ValueError as err:
+        raise pytest.UsageError(f"--bench-batch-sizes must be integers: {err}") from err
+    if not sizes or min(sizes) < 1:
+        raise pytest.UsageError("--bench-batch-sizes must be positive integers")
+    if devices == ["auto"]:
+        devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    cases = []
+    # Extensions vary fastest: a ratio's numerator and its plain-gradient denominator are
+    # timed back to back in the same session.
+    for network in networks:
+        for device in devices:
+            for batch in sizes:
+                for region in regions:
+                    for extension in extensions:
+                        if region in ("step", "iteration") and extension not in STEP_EXTENSIONS:
+                            continue
+                        cases.append(Case(network, batch, device, region, extension))
+    return cases
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Apply the thread setting before anything is timed."""
+    threads = config.getoption("bench_threads", default=None)
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``case`` with the selected combinations."""
+    if "case" in metafunc.fixturenames:
+        cases = _selection(metafunc.config)
+        params = [
+            pytest.param(
+                c,
+                id=c.id,
+                marks=pytest.mark.skipif(
+                    c.device == "cuda" and not torch.cuda.is_available(),
+                    reason="CUDA not available",
+                ),
+            )
+            for c in cases
+        ]
+        metafunc.parametrize("case", params)
+
+
+@pytest.fixture
+def bench_rounds(request: pytest.FixtureRequest) -> tuple[int, int]:
+    """(timed rounds, warm-up rounds)."""
+    return request.config.getoption("bench_rounds"), request.config.getoption("bench_warmup")
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Record the software and hardware the timings come from."""
+    machine_info["torch"] = torch.__version__
+    machine_info["backpack"] = version("backpack-for-pytorch")
+    machine_info["torch_threads"] = torch.get_num_threads()
+    machine_info["cpu_model"] = cpu_model()
+    machine_info["torch_cuda_build"] = torch.version.cuda
+    machine_info["cuda_available"] = torch.cuda.is_available()
+    if torch.cuda.is_available():
+        machine_info["gpu"] = torch.cuda.get_device_name(0)
+        machine_info["cudnn"] = torch.backends.cudnn.version()
+        machine_info["cuda_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))

@@ -1,0 +1,125 @@
+"""Time BackPACK extensions against the plain gradient, after checking each against autograd.
+
+Regions: ``backward`` (forward pass and graph built in the untimed setup),
+``forward_backward`` (the paper's convention: moving the batch to the device, forward
+and backward), and for the DiagGGN optimizers ``step`` (its own update) and
+``iteration`` (forward, backward and step). CUDA is synchronized inside the timed call.
+"""
+
+from __future__ import annotations
+
+import gate
+import torch
+from backpack import backpack, extend
+from cases import EXTENSIONS, STEP_EXTENSIONS
+from torch import nn
+
+from ggnbench.devices import synchronize
+from ggnbench.memory import peak_memory
+from ggnbench.optim import DiagGGN
+from ggnbench.problems import get_problem
+
+INPUT_SEED = 0
+
+
+def _build(case):
+    problem = get_problem(case.network)
+    device = torch.device(case.device)
+    torch.manual_seed(INPUT_SEED)
+    model = problem.model_fn().to(device).eval()
+    loss_fn = nn.CrossEntropyLoss()
+    spec = EXTENSIONS[case.extension]
+    if spec.factory is not None:
+        model, loss_fn = extend(model), extend(loss_fn)
+    x = torch.randn(case.batch_size, *problem.input_shape)
+    y = torch.randint(0, problem.num_classes, (case.batch_size,))
+    if device.type == "cuda":
+        x, y = x.pin_memory(), y.pin_memory()
+    return model, loss_fn, spec, device, x, y
+
+
+def test_overhead(benchmark, case, bench_rounds):
+    """One combination: gate, then memory, then timing."""
+    gate.check(case.network, case.extension, case.device)
+    model, loss_fn, spec, device, x_host, y_host = _build(case)
+    optimizer = None
+    if case.region in ("step", "iteration"):
+        optimizer = DiagGGN(model.parameters(), lr=1e-3, damping=1.0,
+                            curvature="mc" if case.extension == "DiagGGNMC" else "exact")  # fmt: skip
+
+    def backward(loss: torch.Tensor) -> None:
+        if spec.factory is None:
+            loss.backward()
+        else:
+            with backpack(spec.factory()):
+                loss.backward()
+
+    def forward() -> torch.Tensor:
+        x, y = x_host.to(device, non_blocking=True), y_host.to(device, non_blocking=True)
+        return loss_fn(model(x), y)
+
+    def clear() -> None:
+        for p in model.parameters():
+            p.grad = None
+
+    if case.region == "backward":
+
+        def setup():
+            clear()
+            loss = forward()
+            synchronize(device)
+            return (loss,), {}
+
+        def target(loss):
+            backward(loss)
+            synchronize(device)
+
+    elif case.region == "forward_backward":
+
+        def setup():
+            clear()
+            synchronize(device)
+            return (), {}
+
+        def target():
+            backward(forward())
+            synchronize(device)
+
+    elif case.region == "step":
+
+        def setup():
+            clear()
+            backward(forward())
+            synchronize(device)
+            return (), {}
+
+        def target():
+            optimizer.step()
+            synchronize(device)
+
+    else:  # iteration
+
+        def setup():
+            clear()
+            synchronize(device)
+            return (), {}
+
+        def target():
+            backward(forward())
+            optimizer.step()
+            synchronize(device)
+
+    args, _ = setup()
+    memory, method = peak_memory(lambda: target(*args), device)
+    rounds, warmup = bench_rounds
+    benchmark.group = f"{case.network} b={case.batch_size} {case.device} {case.region}"
+    benchmark.extra_info.update(
+        network=case.network, extension=case.extension, batch_size=case.batch_size,
+        device=case.device, region=case.region, peak_memory_bytes=memory, memory_method=method,
+        torch_threads=torch.get_num_threads(),
+    )  # fmt: skip
+    benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup, iterations=1)
+    if case.region in ("backward", "forward_backward") and spec.factory is not None:
+        assert all(hasattr(p, spec.attr) for p in model.parameters())
+    if case.region == "step":
+        assert STEP_EXTENSIONS[case.extension]

@@ -1,0 +1,162 @@
+"""pytest-benchmark JSON to overhead, memory and optimizer-step tables.
+
+Ratios divide by the plain gradient (extension ``none``) of the same network, batch
+size, device and timed region, measured in the same benchmark session. The spread
+of a ratio is conservative: (q1 of the extension / q3 of the plain gradient,
+q3 / q1).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ggnbench.errors import GGNBenchError
+
+CASE = ["network", "batch_size", "device", "region"]
+
+
+def load_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
+    """One row per timed combination from pytest-benchmark JSON files.
+
+    Args:
+        paths: JSON files written with ``--benchmark-json``.
+
+    Returns:
+        Case fields, timing statistics in seconds, peak memory and the machine.
+
+    Raises:
+        GGNBenchError: If a file is missing or is not a ggnbench benchmark.
+    """
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise GGNBenchError(
+                f"cannot read benchmark JSON {path}: {err}; rerun the benchmark"
+            ) from err
+        machine = data.get("machine_info", {})
+        where = (
+            machine.get("gpu")
+            or machine.get("cpu_model")
+            or machine.get("cpu", {}).get("brand_raw")
+        )
+        for bench in data.get("benchmarks", []):
+            info = bench.get("extra_info", {})
+            if "extension" not in info:
+                raise GGNBenchError(f"{path} holds a benchmark without ggnbench's extra_info")
+            stats = bench["stats"]
+            rows.append(
+                {
+                    **{k: info[k] for k in (*CASE, "extension")},
+                    "median_s": stats["median"], "q1_s": stats["q1"], "q3_s": stats["q3"],
+                    "iqr_s": stats["iqr"], "mean_s": stats["mean"], "rounds": stats["rounds"],
+                    "peak_memory_bytes": info.get("peak_memory_bytes"),
+                    "memory_method": info.get("memory_method"), "hardware": where,
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def overhead(frame: pd.DataFrame, paper: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Ratio of each extension's median time to the plain gradient's.
+
+    Args:
+        frame: Output of :func:`load_benchmarks`.
+        paper: ``{"network", "batch_sizes", "ratios": {extension: [...]}}``, the
+            paper's published medians, shown beside ours where they apply.
+
+    Returns:
+        One row per case and extension (regions with a plain-gradient baseline).
+    """
+    rows = []
+    for key, group in frame.groupby(CASE, sort=False):
+        base = group[group.extension == "none"]
+        if base.empty:
+            continue
+        b = base.iloc[0]
+        for row in group.itertuples():
+            entry = dict(zip(CASE, key, strict=True))
+            entry.update(
+                extension=row.extension,
+                median_ms=row.median_s * 1e3,
+                iqr_ms=row.iqr_s * 1e3,
+                ratio=row.median_s / b.median_s,
+                ratio_low=row.q1_s / b.q3_s,
+                ratio_high=row.q3_s / b.q1_s,
+                paper_ratio=_paper_value(paper, row.network, row.batch_size, row.extension),
+            )
+            rows.append(entry)
+    return pd.DataFrame(rows)
+
+
+def _paper_value(paper: dict[str, Any] | None, network: str, batch: int, extension: str) -> float:
+    if not paper or network != paper.get("network"):
+        return np.nan
+    sizes = paper.get("batch_sizes", [])
+    values = paper.get("ratios", {}).get(extension)
+    if values is None or batch not in sizes:
+        return np.nan
+    return float(values[sizes.index(batch)])
+
+
+def memory(frame: pd.DataFrame) -> pd.DataFrame:
+    """Peak memory per case and extension, and its ratio to the plain gradient.
+
+    Args:
+        frame: Output of :func:`load_benchmarks`.
+
+    Returns:
+        Rows for the regions with a plain-gradient baseline.
+    """
+    rows = []
+    for key, group in frame.groupby(CASE, sort=False):
+        base = group[group.extension == "none"]
+        if base.empty:
+            continue
+        base_bytes = base.peak_memory_bytes.iloc[0]
+        for row in group.itertuples():
+            entry = dict(zip(CASE, key, strict=True))
+            entry.update(
+                extension=row.extension,
+                peak_memory_mb=row.peak_memory_bytes / 2**20,
+                ratio=row.peak_memory_bytes / base_bytes,
+                method=row.memory_method,
+            )
+            rows.append(entry)
+    return pd.DataFrame(rows)
+
+
+def optimizer_step(frame: pd.DataFrame) -> pd.DataFrame:
+    """The DiagGGN optimizer's own step() against its forward+backward and iteration.
+
+    Args:
+        frame: Output of :func:`load_benchmarks`.
+
+    Returns:
+        Per network, batch size, device and curvature: median step time, its
+        fraction of the iteration, and the time it adds to forward+backward.
+    """
+    keys = ["network", "batch_size", "device", "extension"]
+    indexed = frame.set_index([*keys, "region"]).median_s
+    rows = []
+    steps = frame[frame.region == "step"]
+    for row in steps.itertuples():
+        key = tuple(getattr(row, k) for k in keys)
+        iteration = indexed.get((*key, "iteration"), np.nan)
+        fwd_bwd = indexed.get((*key, "forward_backward"), np.nan)
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "step_ms": row.median_s * 1e3,
+                "iteration_ms": iteration * 1e3,
+                "step_fraction_of_iteration": row.median_s / iteration,
+                "step_added_to_forward_backward": row.median_s / fwd_bwd,
+            }
+        )
+    return pd.DataFrame(rows)
