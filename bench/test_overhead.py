@@ -44,8 +44,8 @@ def test_overhead(benchmark, case, bench_rounds):
     model, loss_fn, spec, device, x_host, y_host = _build(case)
     optimizer = None
     if case.region in ("step", "iteration"):
-        optimizer = DiagGGN(model.parameters(), lr=1e-3, damping=1.0,
-                            curvature="mc" if case.extension == "DiagGGNMC" else "exact")  # fmt: skip
+        curvature = "mc" if case.extension == "DiagGGNMC" else "exact"
+        optimizer = DiagGGN(model.parameters(), lr=1e-3, damping=1.0, curvature=curvature)
 
     def backward(loss: torch.Tensor) -> None:
         if spec.factory is None:
