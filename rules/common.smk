@@ -26,6 +26,8 @@ ON_FAIL = "> {log} 2>&1 || {{ tail -n 1 {log} >&2; exit 1; }}"
 TABLES = ["runs", "final_metrics", "time_per_step", "time_to_target", "diverged"]
 FIGURES = ["learning_curves", "lr_damping_heatmap", "accuracy_vs_damping", "time_per_step"]
 SEED_EXAMPLE = config["seed_example"]
+BENCH = config["bench"]
+BENCH_FIGURES = ["bench_overhead", "bench_overhead_vs_batch", "bench_memory"]
 TRAIN_ENV = "../envs/train.yaml"
 ANALYSIS_ENV = "../envs/analysis.yaml"
 
@@ -96,6 +98,18 @@ def seed_example_targets():
     ]
 
 
+def bench_targets():
+    if not BENCH["enabled"]:
+        return []
+    tables = [
+        f"{RESULTS}/tables/{name}.{ext}"
+        for name in ("bench_overhead", "bench_memory", "bench_optimizer_step")
+        for ext in ("csv", "md", "tex")
+    ]
+    figures = [f"{RESULTS}/figures/{name}.{fmt}" for name in BENCH_FIGURES for fmt in ("png", "pdf")]
+    return tables + figures
+
+
 def all_targets():
     """Everything the study produces."""
-    return table_targets() + figure_targets() + seed_example_targets()
+    return table_targets() + figure_targets() + seed_example_targets() + bench_targets()

@@ -71,12 +71,29 @@ def cmd_seed_example_table(args: argparse.Namespace) -> None:
     print(table.to_string(index=False))
 
 
+def cmd_bench_tables(args: argparse.Namespace) -> None:
+    """Run ``ggnbench bench-tables``."""
+    from ggnbench import benchagg
+    from ggnbench.tables import write_table
+
+    frame = benchagg.load_benchmarks(args.json)
+    if frame.empty:
+        raise GGNBenchError(f"no benchmarks in {args.json}; every combination was skipped")
+    overhead = benchagg.overhead(frame, args.paper)
+    write_table(overhead, args.out, "bench_overhead")
+    write_table(benchagg.memory(frame), args.out, "bench_memory")
+    write_table(benchagg.optimizer_step(frame), args.out, "bench_optimizer_step")
+    print(f"{len(frame)} benchmarks -> {args.out}")
+
+
 def cmd_figures(args: argparse.Namespace) -> None:
     """Run ``ggnbench figures``."""
     from ggnbench import figures
 
     if args.seed_example:
         paths = figures.make_seed_example(args.tables, args.out)
+    elif args.bench:
+        paths = figures.make_bench(args.tables, args.out)
     else:
         paths = figures.make_all(args.tables, args.out)
     print(f"wrote {len(paths)} figure files into {args.out}")
@@ -143,7 +160,22 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tables", type=Path, required=True, help="tables folder")
     p.add_argument("--out", type=Path, required=True, help="figures folder")
-    p.add_argument(
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
         "--seed-example", action="store_true", help="draw only the reference example's figure"
     )
+    which.add_argument("--bench", action="store_true", help="draw only the benchmark's figures")
     p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser(
+        "bench-tables",
+        help="pytest-benchmark JSON to overhead, memory and optimizer-step tables",
+        description="Divide each extension's median time by the plain gradient's from the "
+        "same session and write bench_overhead, bench_memory and bench_optimizer_step.",
+    )
+    p.add_argument("--json", nargs="+", required=True, help="pytest-benchmark JSON files")
+    p.add_argument(
+        "--paper", type=_json_arg, default=None, help="JSON of the paper's published ratios"
+    )
+    p.add_argument("--out", type=Path, required=True, help="tables folder")
+    p.set_defaults(func=cmd_bench_tables)

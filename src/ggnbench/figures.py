@@ -219,3 +219,109 @@ def make_seed_example(tables: str | Path, out_dir: str | Path) -> list[Path]:
     trace = pd.read_csv(tables / "seed_example_trace.csv")
     table = pd.read_csv(tables / "seed_example.csv")
     return save(seed_example(trace, table), out_dir, "seed_example")
+
+
+def _case_label(frame: pd.DataFrame) -> pd.Series:
+    return frame.network + " / " + frame.device
+
+
+def overhead_bars(table: pd.DataFrame) -> plt.Figure:
+    """Overhead of each extension per batch size, in the style of the paper's figure.
+
+    Args:
+        table: The ``bench_overhead`` table.
+
+    Returns:
+        Bars of median time relative to the plain gradient; rows: network and device,
+        columns: timed region.
+    """
+    data = table[table.extension != "none"]
+    if data.empty:
+        return _empty("no benchmark results")
+    data = data.assign(case=_case_label(data))
+    grid = sns.catplot(
+        data=data, x="extension", y="ratio", hue="batch_size", col="region", row="case",
+        kind="bar", errorbar=None, height=3, aspect=2.2, sharey=False, palette="crest",
+    )  # fmt: skip
+    for ax in grid.axes.flat:
+        ax.axhline(1.0, color="black", linewidth=0.8)
+        ax.tick_params(axis="x", rotation=45)
+    grid.set_titles("{row_name} | {col_name}")
+    grid.set_axis_labels("", "time / plain gradient")
+    return grid.figure
+
+
+def overhead_vs_batch(table: pd.DataFrame) -> plt.Figure:
+    """How each extension's overhead grows with the batch size; the paper's dashed.
+
+    Args:
+        table: The ``bench_overhead`` table.
+
+    Returns:
+        Lines of the median ratio with its conservative quartile band.
+    """
+    data = table[table.extension != "none"]
+    if data.empty:
+        return _empty("no benchmark results")
+    data = data.assign(case=_case_label(data))
+    extensions = list(dict.fromkeys(data.extension))
+    palette = dict(zip(extensions, sns.color_palette(n_colors=len(extensions)), strict=True))
+    grid = sns.relplot(
+        data=data, x="batch_size", y="ratio", hue="extension", col="region", row="case",
+        kind="line", marker="o", height=3, aspect=1.5, facet_kws={"sharey": False},
+        palette=palette,
+    )  # fmt: skip
+    for (case, region), ax in grid.axes_dict.items():
+        panel = data[(data.case == case) & (data.region == region)]
+        for extension, rows in panel.groupby("extension"):
+            color = palette[extension]
+            ax.fill_between(
+                rows.batch_size, rows.ratio_low, rows.ratio_high, alpha=0.15, color=color
+            )
+            if rows.paper_ratio.notna().any():
+                ax.plot(rows.batch_size, rows.paper_ratio, linestyle="--", color=color)
+    grid.set_titles("{row_name} | {col_name} (dashed: paper)")
+    grid.set_axis_labels("batch size", "time / plain gradient")
+    return grid.figure
+
+
+def memory_bars(table: pd.DataFrame) -> plt.Figure:
+    """Peak memory the backward pass allocates, per extension and batch size.
+
+    Args:
+        table: The ``bench_memory`` table.
+
+    Returns:
+        Bars per network (columns) and device (rows).
+    """
+    data = table[table.region == "backward"]
+    if data.empty:
+        return _empty("no backward-only benchmark results")
+    grid = sns.catplot(
+        data=data, x="extension", y="peak_memory_mb", hue="batch_size", col="network",
+        row="device", kind="bar", errorbar=None, height=3, aspect=1.8, sharey=False,
+        palette="crest",
+    )  # fmt: skip
+    grid.tick_params(axis="x", rotation=45)
+    grid.set_axis_labels("", "peak memory allocated [MiB]")
+    return grid.figure
+
+
+def make_bench(tables: str | Path, out_dir: str | Path) -> list[Path]:
+    """Draw the benchmark's figures from its tables.
+
+    Args:
+        tables: Folder of the CSV tables.
+        out_dir: Figures folder.
+
+    Returns:
+        The written paths.
+    """
+    tables = Path(tables)
+    overhead = pd.read_csv(tables / "bench_overhead.csv")
+    memory = pd.read_csv(tables / "bench_memory.csv")
+    paths = []
+    paths += save(overhead_bars(overhead), out_dir, "bench_overhead")
+    paths += save(overhead_vs_batch(overhead), out_dir, "bench_overhead_vs_batch")
+    paths += save(memory_bars(memory), out_dir, "bench_memory")
+    return paths

@@ -1,0 +1,97 @@
+# The backward-overhead benchmark: pytest-benchmark per device, then tables and figures.
+
+
+rule bench_run:
+    output:
+        f"{RESULTS}/bench/{{device}}.json",
+    log:
+        f"{RESULTS}/logs/bench/{{device}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/bench/{{device}}.tsv"
+    params:
+        suite=f"{workflow.basedir}/bench",
+        networks=",".join(BENCH["networks"]),
+        extensions=",".join(BENCH["extensions"]),
+        batch_sizes=",".join(str(b) for b in BENCH["batch_sizes"]),
+        regions=",".join(BENCH["regions"]),
+        rounds=BENCH["rounds"],
+        warmup=BENCH["warmup_rounds"],
+    threads: BENCH["threads"]
+    resources:
+        gpu=gpu_jobs,
+    conda:
+        TRAIN_ENV
+    shell:
+        f"PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} {PYTHON} -m pytest "
+        "{params.suite} -q -p no:cacheprovider --bench-devices {wildcards.device} "
+        "--bench-networks {params.networks} --bench-extensions {params.extensions} "
+        "--bench-batch-sizes {params.batch_sizes} --bench-regions {params.regions} "
+        "--bench-rounds {params.rounds} --bench-warmup {params.warmup} --bench-threads {threads} "
+        "--benchmark-json {output}.tmp > {log} 2>&1 "
+        "|| {{ tail -n 5 {log} >&2; exit 1; }}; mv {output}.tmp {output}"
+
+
+rule bench_tables:
+    input:
+        expand(f"{RESULTS}/bench/{{device}}.json", device=DEVICES),
+    output:
+        report(
+            f"{RESULTS}/tables/bench_overhead.csv",
+            caption="report/table_bench_overhead.rst",
+            category="Benchmark",
+        ),
+        report(
+            f"{RESULTS}/tables/bench_memory.csv",
+            caption="report/table_bench_memory.rst",
+            category="Benchmark",
+        ),
+        report(
+            f"{RESULTS}/tables/bench_optimizer_step.csv",
+            caption="report/table_bench_optimizer_step.rst",
+            category="Benchmark",
+        ),
+        [
+            f"{RESULTS}/tables/{name}.{ext}"
+            for name in ("bench_overhead", "bench_memory", "bench_optimizer_step")
+            for ext in ("md", "tex")
+        ],
+    log:
+        f"{RESULTS}/logs/bench/tables.log",
+    params:
+        paper=json.dumps(BENCH["paper"]),
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
+    shell:
+        f"{GGNBENCH} bench-tables --json {{input}} --paper {{params.paper:q}} "
+        f"--out {{params.out}} {ON_FAIL}"
+
+
+rule bench_figures:
+    input:
+        f"{RESULTS}/tables/bench_overhead.csv",
+        f"{RESULTS}/tables/bench_memory.csv",
+    output:
+        [
+            report(
+                f"{RESULTS}/figures/{name}.png",
+                caption=f"report/{name}.rst",
+                category="Benchmark",
+            )
+            for name in BENCH_FIGURES
+        ],
+        [f"{RESULTS}/figures/{name}.pdf" for name in BENCH_FIGURES],
+    log:
+        f"{RESULTS}/logs/bench/figures.log",
+    params:
+        tables=lambda w, input: str(Path(input[0]).parent),
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
+    shell:
+        f"{GGNBENCH} figures --bench --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
+
+
+rule bench:
+    input:
+        bench_targets(),

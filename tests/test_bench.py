@@ -1,0 +1,101 @@
+"""The overhead benchmark in CI: collection, one tiny combination per region, aggregation."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ggnbench import benchagg
+from ggnbench.errors import GGNBenchError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_bench(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "pytest", str(ROOT / "bench"), "-p", "no:cacheprovider", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_suite_collects_the_full_grid():
+    done = pytest_bench(
+        "--collect-only", "-q", "--bench-devices", "cpu",
+        "--bench-networks", "mnist_cnn,mnist_logreg,fmnist_2c2d,cifar10_3c3d,cifar100_allcnnc,digits_cnn",
+        "--bench-batch-sizes", "32,48,64,128",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    ids = [line for line in done.stdout.splitlines() if "test_overhead[" in line]
+    # per network and batch size: 10 extensions x 2 regions + 2 DiagGGN x (step, iteration)
+    assert len(ids) == 6 * 4 * (10 * 2 + 2 * 2)
+    assert any("cifar10_3c3d-b128-cpu-backward-DiagGGNExact" in i for i in ids)
+
+
+def test_unknown_selection_is_a_usage_error():
+    done = pytest_bench("--collect-only", "-q", "--bench-extensions", "none,Magic")
+    assert done.returncode != 0
+    assert "unknown extension ['Magic']" in done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_json(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench") / "cpu.json"
+    done = pytest_bench(
+        "-q", "--bench-devices", "cpu", "--bench-networks", "digits_cnn",
+        "--bench-extensions", "none,DiagGGNMC,DiagGGNExact,BatchGrad", "--bench-batch-sizes", "4",
+        "--bench-rounds", "3", "--bench-warmup", "1", "--benchmark-json", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+def test_tiny_run_covers_every_region(tiny_json):
+    data = json.loads(tiny_json.read_text())
+    regions = {b["extra_info"]["region"] for b in data["benchmarks"]}
+    assert regions == {"backward", "forward_backward", "step", "iteration"}
+    assert len(data["benchmarks"]) == 4 * 2 + 2 * 2
+    machine = data["machine_info"]
+    assert machine["torch"] and machine["backpack"] and "cuda_available" in machine
+    for bench in data["benchmarks"]:
+        assert bench["stats"]["rounds"] == 3
+        assert bench["extra_info"]["peak_memory_bytes"] > 0
+
+
+def test_aggregation_of_a_real_benchmark_json(tiny_json):
+    frame = benchagg.load_benchmarks([tiny_json])
+    paper = {"network": "digits_cnn", "batch_sizes": [4], "ratios": {"DiagGGNMC": [1.29]}}
+    table = benchagg.overhead(frame, paper)
+    assert set(table.region) == {"backward", "forward_backward"}
+    base = table[table.extension == "none"]
+    assert (base.ratio == 1.0).all()
+    for row in table.itertuples():
+        timing = frame[(frame.region == row.region) & (frame.extension == row.extension)].iloc[0]
+        plain = frame[(frame.region == row.region) & (frame.extension == "none")].iloc[0]
+        assert row.ratio == pytest.approx(timing.median_s / plain.median_s)
+        assert row.ratio_low <= row.ratio <= row.ratio_high
+    mc = table[(table.extension == "DiagGGNMC")]
+    assert (mc.paper_ratio == 1.29).all()
+    assert table[table.extension == "BatchGrad"].paper_ratio.isna().all()
+    step = benchagg.optimizer_step(frame)
+    assert set(step.extension) == {"DiagGGNMC", "DiagGGNExact"}
+    assert ((step.step_fraction_of_iteration > 0) & (step.step_fraction_of_iteration < 1)).all()
+    memory = benchagg.memory(frame)
+    assert (memory[memory.extension == "none"].ratio == 1.0).all()
+
+
+def test_foreign_json_is_refused(tmp_path):
+    path = tmp_path / "other.json"
+    path.write_text(json.dumps({"benchmarks": [{"stats": {}, "extra_info": {}}]}))
+    with pytest.raises(GGNBenchError, match="without ggnbench's extra_info"):
+        benchagg.load_benchmarks([path])
+
+
+def test_tables_and_figures_from_the_command_line(tiny_json, tmp_path):
+    from ggnbench import cli
+
+    assert cli.main(["bench-tables", "--json", str(tiny_json), "--out", str(tmp_path)]) == 0
+    assert len(pd.read_csv(tmp_path / "bench_overhead.csv")) == 8
+    assert cli.main(["figures", "--bench", "--tables", str(tmp_path), "--out", str(tmp_path)]) == 0
+    for name in ("bench_overhead", "bench_overhead_vs_batch", "bench_memory"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 1000
