@@ -10,6 +10,7 @@ import pytest
 
 from ggnbench import benchagg
 from ggnbench.errors import GGNBenchError
+from ggnbench.problems import PROBLEMS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,7 +23,7 @@ def pytest_bench(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
 def test_suite_collects_the_full_grid():
     done = pytest_bench(
         "--collect-only", "-q", "--bench-devices", "cpu",
-        "--bench-networks", "mnist_cnn,mnist_logreg,fmnist_2c2d,cifar10_3c3d,cifar100_allcnnc,digits_cnn",
+        "--bench-networks", ",".join(PROBLEMS),
         "--bench-batch-sizes", "32,48,64,128",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
