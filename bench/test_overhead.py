@@ -62,6 +62,11 @@ def test_overhead(benchmark, case, bench_rounds):
         for p in model.parameters():
             p.grad = None
 
+    def fresh():
+        clear()
+        synchronize(device)
+        return (), {}
+
     if case.region == "backward":
 
         def setup():
@@ -75,11 +80,7 @@ def test_overhead(benchmark, case, bench_rounds):
             synchronize(device)
 
     elif case.region == "forward_backward":
-
-        def setup():
-            clear()
-            synchronize(device)
-            return (), {}
+        setup = fresh
 
         def target():
             backward(forward())
@@ -98,11 +99,7 @@ def test_overhead(benchmark, case, bench_rounds):
             synchronize(device)
 
     else:  # iteration
-
-        def setup():
-            clear()
-            synchronize(device)
-            return (), {}
+        setup = fresh
 
         def target():
             backward(forward())

@@ -90,12 +90,8 @@ def cmd_figures(args: argparse.Namespace) -> None:
     """Run ``ggnbench figures``."""
     from ggnbench import figures
 
-    if args.seed_example:
-        paths = figures.make_seed_example(args.tables, args.out)
-    elif args.bench:
-        paths = figures.make_bench(args.tables, args.out)
-    else:
-        paths = figures.make_all(args.tables, args.out)
+    figure_set = "seed_example" if args.seed_example else "bench" if args.bench else "study"
+    paths = figures.draw(figure_set, args.tables, args.out)
     print(f"wrote {len(paths)} figure files into {args.out}")
 
 

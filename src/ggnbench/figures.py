@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -184,43 +185,6 @@ def seed_example(trace: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def make_all(tables: str | Path, out_dir: str | Path) -> list[Path]:
-    """Draw every figure of the study from the tables folder.
-
-    Args:
-        tables: Folder of the CSV tables.
-        out_dir: Figures folder.
-
-    Returns:
-        The written paths.
-    """
-    tables = Path(tables)
-    runs = pd.read_csv(tables / "runs.csv")
-    curves = pd.read_csv(tables / "curves.csv")
-    paths = []
-    paths += save(learning_curves(curves), out_dir, "learning_curves")
-    paths += save(lr_damping_heatmap(runs), out_dir, "lr_damping_heatmap")
-    paths += save(accuracy_vs_damping(runs), out_dir, "accuracy_vs_damping")
-    paths += save(time_per_step(runs), out_dir, "time_per_step")
-    return paths
-
-
-def make_seed_example(tables: str | Path, out_dir: str | Path) -> list[Path]:
-    """Draw the reference example's figure from its tables.
-
-    Args:
-        tables: Folder of the CSV tables.
-        out_dir: Figures folder.
-
-    Returns:
-        The written paths.
-    """
-    tables = Path(tables)
-    trace = pd.read_csv(tables / "seed_example_trace.csv")
-    table = pd.read_csv(tables / "seed_example.csv")
-    return save(seed_example(trace, table), out_dir, "seed_example")
-
-
 def _case_label(frame: pd.DataFrame) -> pd.Series:
     return frame.network + " / " + frame.device
 
@@ -307,21 +271,37 @@ def memory_bars(table: pd.DataFrame) -> plt.Figure:
     return grid.figure
 
 
-def make_bench(tables: str | Path, out_dir: str | Path) -> list[Path]:
-    """Draw the benchmark's figures from its tables.
+#: Figure name -> (drawing function, tables it reads), per figure set.
+FIGURE_SETS: dict[str, dict[str, tuple[Callable[..., plt.Figure], tuple[str, ...]]]] = {
+    "study": {
+        "learning_curves": (learning_curves, ("curves",)),
+        "lr_damping_heatmap": (lr_damping_heatmap, ("runs",)),
+        "accuracy_vs_damping": (accuracy_vs_damping, ("runs",)),
+        "time_per_step": (time_per_step, ("runs",)),
+    },
+    "seed_example": {"seed_example": (seed_example, ("seed_example_trace", "seed_example"))},
+    "bench": {
+        "bench_overhead": (overhead_bars, ("bench_overhead",)),
+        "bench_overhead_vs_batch": (overhead_vs_batch, ("bench_overhead",)),
+        "bench_memory": (memory_bars, ("bench_memory",)),
+    },
+}
+
+
+def draw(figure_set: str, tables: str | Path, out_dir: str | Path) -> list[Path]:
+    """Draw one set of figures from the CSV tables.
 
     Args:
+        figure_set: ``study``, ``seed_example`` or ``bench``.
         tables: Folder of the CSV tables.
         out_dir: Figures folder.
 
     Returns:
         The written paths.
     """
-    tables = Path(tables)
-    overhead = pd.read_csv(tables / "bench_overhead.csv")
-    memory = pd.read_csv(tables / "bench_memory.csv")
-    paths = []
-    paths += save(overhead_bars(overhead), out_dir, "bench_overhead")
-    paths += save(overhead_vs_batch(overhead), out_dir, "bench_overhead_vs_batch")
-    paths += save(memory_bars(memory), out_dir, "bench_memory")
+    frames: dict[str, pd.DataFrame] = {}
+    paths: list[Path] = []
+    for name, (function, needs) in FIGURE_SETS[figure_set].items():
+        inputs = [frames.setdefault(t, pd.read_csv(Path(tables) / f"{t}.csv")) for t in needs]
+        paths += save(function(*inputs), out_dir, name)
     return paths

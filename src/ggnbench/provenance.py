@@ -20,19 +20,24 @@ def _version(name: str) -> str | None:
         return None
 
 
-def _git(*args: str) -> str | None:
+def _output(cmd: list[str]) -> str | None:
+    """A command's stripped output, or None if it is missing, fails or hangs."""
     try:
         done = subprocess.run(
-            ["git", *args],
+            cmd,
             cwd=Path(__file__).resolve().parent,
             capture_output=True,
             text=True,
-            timeout=10,
+            timeout=20,
             check=True,
         )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout.strip()
+
+
+def _git(*args: str) -> str | None:
+    return _output(["git", *args])
 
 
 def cpu_model() -> str:
@@ -80,14 +85,5 @@ def collect(device: str | torch.device = "cpu") -> dict[str, Any]:
 
 
 def _nvidia_driver() -> str | None:
-    try:
-        done = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else None
+    out = _output(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"])
+    return out.splitlines()[0] if out else None
