@@ -20,7 +20,8 @@ rule tune:
     conda:
         TRAIN_ENV
     shell:
-        f"{GGNBENCH} sweep --runs {{params.runs:q}} --manifest {{output}} {ON_FAIL}"
+        f"{GGNBENCH} sweep --runs {{params.runs:q}} --threads {{threads}} --manifest {{output}} "
+        f"{ON_FAIL}"
 
 
 rule select_best:
@@ -59,7 +60,8 @@ rule final_seeds:
     conda:
         TRAIN_ENV
     shell:
-        f"{GGNBENCH} sweep --runs {{params.runs:q}} --best {{input.best}} --manifest {{output}} "
+        f"{GGNBENCH} sweep --runs {{params.runs:q}} --best {{input.best}} --threads {{threads}} "
+        f"--manifest {{output}} "
         f"{ON_FAIL}"
 
 

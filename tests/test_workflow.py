@@ -59,7 +59,8 @@ def test_dry_run_of_the_quick_study():
     done = snakemake("-n", "--quiet", "rules", "--configfile", str(ROOT / "config/quick.yaml"))
     assert done.returncode == 0, done.stderr
     counts = job_counts(done.stdout + done.stderr)
-    assert counts["tune"] == 4 and counts["final_seeds"] == 4 and counts["aggregate"] == 1
+    # chunk_size 3: sgd 1 + adam 1 + 2 x 2 DiagGGN chunks of the 6-point grids; 3 seeds: 1 each
+    assert counts["tune"] == 6 and counts["final_seeds"] == 4 and counts["aggregate"] == 1
 
 
 def test_bad_config_stops_at_start_with_one_line(tmp_path):

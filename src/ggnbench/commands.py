@@ -22,6 +22,9 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
     if not isinstance(args.runs, list):
         raise GGNBenchError("--runs must be a JSON list of {out, config} objects")
+    if args.threads is not None:
+        for item in args.runs:
+            item["config"]["threads"] = args.threads
     sweep(args.runs, args.manifest, args.best)
 
 
@@ -110,6 +113,7 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", type=_json_arg, required=True, help="JSON list of {out, config}")
     p.add_argument("--manifest", type=Path, required=True, help="manifest file to write")
     p.add_argument("--best", type=Path, help="best.json that sets lr and damping (final runs)")
+    p.add_argument("--threads", type=int, help="torch CPU threads for every run (the job's)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser(

@@ -175,7 +175,9 @@ def seed_example(trace: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
     for ax, quantity in zip(axes, ("loss", "accuracy"), strict=True):
         sns.lineplot(data=trace, x="step", y=quantity, hue="variant", ax=ax, linewidth=1)
         ax.scatter(table.step, table[f"paper_{quantity}"], color="black", marker="x",
-                   zorder=3, label="published (lr 0.01)")  # fmt: skip
+                   zorder=3, label="printed in the example")  # fmt: skip
+        if quantity == "loss":
+            ax.set_yscale("log")  # kept gradients can blow the loss up by orders of magnitude
         ax.set_xlabel("iteration")
         ax.set_ylabel(f"minibatch {quantity}")
         ax.legend()
