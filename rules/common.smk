@@ -48,6 +48,19 @@ wildcard_constraints:
     fmt="png|pdf",
 
 
+def run_cli(args, log_path):
+    """Run a ggnbench command in this process, its output into the log; fail on error."""
+    import contextlib
+
+    from ggnbench.cli import main
+
+    with open(log_path, "w") as log_file:
+        with contextlib.redirect_stdout(log_file), contextlib.redirect_stderr(log_file):
+            status = main(args)
+    if status:
+        raise WorkflowError(Path(log_path).read_text().strip().splitlines()[-1])
+
+
 def gpu_jobs(wildcards):
     """One GPU for CUDA jobs, none otherwise (resource for cluster executors)."""
     return 1 if wildcards.device == "cuda" else 0

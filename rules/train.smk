@@ -24,6 +24,12 @@ rule tune:
         f"{ON_FAIL}"
 
 
+# Choosing the best point is quick: it runs inside the snakemake process (and on the
+# submitting host under a cluster executor) instead of paying a job's start-up.
+localrules:
+    select_best,
+
+
 rule select_best:
     input:
         lambda w: [
@@ -34,10 +40,8 @@ rule select_best:
         f"{RESULTS}/tuning/{{problem}}/{{optimizer}}/device={{device}}/best.json",
     log:
         f"{RESULTS}/logs/select_best/{{problem}}/{{optimizer}}/device={{device}}.log",
-    conda:
-        TRAIN_ENV
-    shell:
-        f"{GGNBENCH} select-best --manifests {{input}} --out {{output}} {ON_FAIL}"
+    run:
+        run_cli(["select-best", "--manifests", *input, "--out", output[0]], log[0])
 
 
 rule final_seeds:
