@@ -80,8 +80,8 @@ def test_study_through_slurm_equals_local_run(cluster, tmp_path):
     submitted = re.findall(r"SLURM jobid (\d+)", output)
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", output, re.MULTILINE))
     assert "total" in counts, output[-3000:]
-    local = sum(int(counts.get(rule, 0)) for rule in LOCAL_RULES)
-    expected = int(counts["total"]) - local
+    local_jobs = sum(int(counts.get(rule, 0)) for rule in LOCAL_RULES)
+    expected = int(counts["total"]) - local_jobs
     assert len(set(submitted)) == expected, f"submitted {submitted}, expected {expected}"
     known = subprocess.run(
         ["squeue", "--states=all", "-h", "-o", "%i %T"], capture_output=True, text=True,
