@@ -24,8 +24,9 @@ rule synthetic_mnist:
     params:
         root=lambda w, output: str(Path(output[0]).parent),
         n_train=SEED_EXAMPLE["synthetic_train_size"],
+        n_test=SEED_EXAMPLE["synthetic_test_size"],
     conda:
         TRAIN_ENV
     shell:
         f"{GGNBENCH} synth-mnist --data-root {{params.root}} --n-train {{params.n_train}} "
-        f"--n-test 2000 {ON_FAIL} && touch {{output}}"
+        f"--n-test {{params.n_test}} {ON_FAIL} && touch {{output}}"

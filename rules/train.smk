@@ -83,6 +83,7 @@ rule seed_example_run:
         damping=lambda w: SEED_EXAMPLE["variants"][w.variant]["damping"],
         keep=lambda w: "--keep-grad" if SEED_EXAMPLE["variants"][w.variant]["keep_grad"] else "",
         steps=SEED_EXAMPLE["steps"],
+        seed=SEED_EXAMPLE["seed"],
         root=seed_example_root(),
         out=folder_of,
     threads: config["threads"]
@@ -90,7 +91,8 @@ rule seed_example_run:
         TRAIN_ENV
     shell:
         f"{GGNBENCH} train --problem mnist_cnn --optimizer diag_ggn_mc --lr {{params.lr}} "
-        f"--damping {{params.damping}} {{params.keep}} --seed 0 --steps {{params.steps}} "
+        f"--damping {{params.damping}} {{params.keep}} --seed {{params.seed}} "
+        f"--steps {{params.steps}} "
         f"--eval-every 0 --device cpu --threads {{threads}} --data-root {{params.root}} "
         f"--no-download --out {{params.out}} {ON_FAIL}"
 

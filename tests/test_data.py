@@ -55,14 +55,18 @@ def test_missing_dataset_names_files_and_folder(tmp_path, name):
     assert str((tmp_path / sub).resolve()) in message
 
 
-def test_digits_splits_are_disjoint_and_cover_all():
-    loaders = make_loaders(get_problem("digits_cnn"), "unused")
+def test_digits_splits_are_disjoint_and_cover_all(tmp_path):
+    loaders = make_loaders(get_problem("digits_cnn"), tmp_path)
     parts = [loaders.train.dataset, loaders.valid.dataset, loaders.test.dataset]
     indices = [set(p.indices) for p in parts]
     assert sum(len(i) for i in indices) == 1797
     assert set.union(*indices) == set(range(1797))
     x, _ = next(iter(loaders.train))
     assert x.shape[1:] == (1, 8, 8) and x.min() >= 0.0 and x.max() <= 1.0
+    # the tensors are cached in the data root and read back identically
+    assert (tmp_path / "digits" / "digits.pt").exists()
+    again = make_loaders(get_problem("digits_cnn"), tmp_path)
+    assert torch.equal(again.test.dataset.dataset.tensors[0], parts[2].dataset.tensors[0])
 
 
 def test_unknown_dataset_is_refused(tmp_path):

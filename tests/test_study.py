@@ -44,7 +44,7 @@ def test_shipped_configs_are_valid(name):
         (lambda c: c.update(threads=0), "threads", "minimum"),
         (lambda c: c.update(final_seeds=[]), "final_seeds", "non-empty"),
         (lambda c: c["optimizers"]["diag_ggn_mc"].update(damping=[-1.0]), "damping/0", "minimum"),
-        (lambda c: c.update(devices=["tpu"]), "devices", ""),
+        (lambda c: c.update(devices=["tpu"]), "devices", "tpu"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(edit, key, words):

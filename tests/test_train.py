@@ -91,7 +91,8 @@ def test_run_folder_contents(mnist_root, tmp_path):
 
 
 def test_epochs_run_whole_passes(tmp_path):
-    cfg = RunConfig("digits_cnn", "sgd", lr=0.1, momentum=0.9, epochs=2, eval_every=0)
+    cfg = RunConfig("digits_cnn", "sgd", lr=0.1, momentum=0.9, epochs=2, eval_every=0,
+                    data_root=str(tmp_path))  # fmt: skip
     result = run(cfg)
     batches = math.ceil(result.resolved["train_size"] / 64)
     assert sum(r["split"] == "train" for r in result.records) == 2 * batches
@@ -101,7 +102,7 @@ def test_divergence_is_a_result(tmp_path):
     out = tmp_path / "run"
     argv = [
         "train", "--problem", "digits_cnn", "--optimizer", "sgd", "--lr", "1e6",
-        "--steps", "50", "--eval-every", "0", "--out", str(out),
+        "--steps", "50", "--eval-every", "0", "--out", str(out), "--data-root", str(tmp_path),
     ]  # fmt: skip
     assert cli.main(argv) == 0
     info = json.loads((out / "run.json").read_text())
@@ -109,6 +110,16 @@ def test_divergence_is_a_result(tmp_path):
     assert isinstance(info["diverged_at"], int) and info["diverged_at"] < 50
     last = pd.read_csv(out / "metrics.csv").iloc[-1]
     assert not math.isfinite(last.loss)
+
+
+def test_non_finite_weights_after_the_last_step_are_divergence(tmp_path):
+    # One huge step: the minibatch loss before it is finite, the weights after it are not.
+    cfg = RunConfig("digits_cnn", "sgd", lr=1e30, steps=3, eval_every=1, data_root=str(tmp_path))
+    result = run(cfg)
+    assert result.status == "diverged" and result.diverged_at == 1
+    valid = [r for r in result.records if r["split"] == "valid"]
+    assert math.isfinite(valid[0]["loss"]) and not math.isfinite(valid[-1]["loss"])
+    assert sum(r["split"] == "train" for r in result.records) == 1  # stopped at once
 
 
 @pytest.mark.parametrize(
@@ -177,6 +188,6 @@ def test_cuda_run_matches_cpu_closely(tmp_path):
     results = {}
     for device in ("cpu", "cuda"):
         cfg = RunConfig("digits_cnn", "diag_ggn_exact", lr=0.1, damping=1.0, steps=5,
-                        eval_every=0, device=device)  # fmt: skip
+                        eval_every=0, device=device, data_root=str(tmp_path))  # fmt: skip
         results[device] = [r["loss"] for r in run(cfg).records if r["split"] == "train"]
     assert results["cuda"] == pytest.approx(results["cpu"], rel=1e-3)

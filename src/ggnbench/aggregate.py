@@ -69,7 +69,7 @@ def collect_runs(tune: list[str | Path], final: list[str | Path]) -> pd.DataFram
     rows = []
     for stage, paths in (("tune", tune), ("final", final)):
         for path in paths:
-            for entry in results.read_run_json(path)["runs"]:
+            for entry in results.read_json(path)["runs"]:
                 rows.append(_run_row(stage, entry))
     return pd.DataFrame(rows)
 
@@ -232,15 +232,12 @@ def diverged_counts(runs: pd.DataFrame) -> pd.DataFrame:
     Returns:
         Counts per stage, problem, optimizer, device, lr and damping.
     """
-    keyed = runs.assign(damping=runs.damping.fillna(-1.0), lr=runs.lr.fillna(-1.0))
-    table = (
-        keyed.groupby(["stage", *KEYS, "lr", "damping"], sort=False)
-        .agg(runs=("status", "size"), diverged=("status", lambda s: int((s == "diverged").sum())))
+    return (
+        runs.assign(diverged=runs.status == "diverged")
+        .groupby(["stage", *KEYS, "lr", "damping"], sort=False, dropna=False)
+        .agg(runs=("status", "size"), diverged=("diverged", "sum"))
         .reset_index()
     )
-    table["damping"] = table.damping.replace(-1.0, np.nan)
-    table["lr"] = table.lr.replace(-1.0, np.nan)
-    return table
 
 
 def seed_example(

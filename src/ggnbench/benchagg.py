@@ -8,7 +8,6 @@ q3 / q1).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ggnbench.errors import GGNBenchError
+from ggnbench.results import read_json
 
 CASE = ["network", "batch_size", "device", "region"]
 
@@ -34,12 +34,7 @@ def load_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
     """
     rows: list[dict[str, Any]] = []
     for path in paths:
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise GGNBenchError(
-                f"cannot read benchmark JSON {path}: {err}; rerun the benchmark"
-            ) from err
+        data = read_json(path, "rerun the benchmark (snakemake bench)")
         machine = data.get("machine_info", {})
         where = (
             machine.get("gpu")

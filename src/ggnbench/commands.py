@@ -51,14 +51,18 @@ def cmd_aggregate(args: argparse.Namespace) -> None:
 
     runs = aggregate.collect_runs(args.tune, args.final)
     curves = aggregate.load_curves(runs)
-    out = args.out
-    write_table(runs, out, "runs")
-    write_table(aggregate.final_metrics(runs), out, "final_metrics")
-    write_table(aggregate.time_per_step(runs), out, "time_per_step")
-    write_table(aggregate.time_to_target(curves, args.targets), out, "time_to_target")
-    write_table(aggregate.diverged_counts(runs), out, "diverged")
-    atomic_write_text(Path(out) / "curves.csv", curves.to_csv(index=False))
-    print(f"aggregated {len(runs)} runs into {out}")
+    # Everything is computed before anything is written: a failure leaves no half set.
+    tables = {
+        "runs": runs,
+        "final_metrics": aggregate.final_metrics(runs),
+        "time_per_step": aggregate.time_per_step(runs),
+        "time_to_target": aggregate.time_to_target(curves, args.targets),
+        "diverged": aggregate.diverged_counts(runs),
+    }
+    for name, frame in tables.items():
+        write_table(frame, args.out, name)
+    atomic_write_text(Path(args.out) / "curves.csv", curves.to_csv(index=False))
+    print(f"aggregated {len(runs)} runs into {args.out}")
 
 
 def cmd_seed_example_table(args: argparse.Namespace) -> None:
@@ -67,6 +71,9 @@ def cmd_seed_example_table(args: argparse.Namespace) -> None:
     from ggnbench.results import atomic_write_text
     from ggnbench.tables import write_table
 
+    bad = [item for item in args.run if "=" not in item]
+    if bad:
+        raise GGNBenchError(f"--run takes VARIANT=RUN_FOLDER pairs, got {bad}")
     run_dirs = dict(item.split("=", 1) for item in args.run)
     table, trace = aggregate.seed_example(run_dirs, args.published, args.data_label)
     write_table(table, args.out, "seed_example")
@@ -82,10 +89,13 @@ def cmd_bench_tables(args: argparse.Namespace) -> None:
     frame = benchagg.load_benchmarks(args.json)
     if frame.empty:
         raise GGNBenchError(f"no benchmarks in {args.json}; every combination was skipped")
-    overhead = benchagg.overhead(frame, args.paper)
-    write_table(overhead, args.out, "bench_overhead")
-    write_table(benchagg.memory(frame), args.out, "bench_memory")
-    write_table(benchagg.optimizer_step(frame), args.out, "bench_optimizer_step")
+    tables = {
+        "bench_overhead": benchagg.overhead(frame, args.paper),
+        "bench_memory": benchagg.memory(frame),
+        "bench_optimizer_step": benchagg.optimizer_step(frame),
+    }
+    for name, table in tables.items():
+        write_table(table, args.out, name)
     print(f"{len(frame)} benchmarks -> {args.out}")
 
 

@@ -122,11 +122,12 @@ def write_run(out: str | Path, records: list[dict[str, Any]], info: dict[str, An
     atomic_write_json(out / RUN_JSON, info)
 
 
-def read_run_json(path: str | Path) -> dict[str, Any]:
-    """Read a ``run.json`` (or the one in a run folder).
+def read_json(path: str | Path, missing: str = "rerun the workflow") -> Any:
+    """Read a JSON file that an earlier step wrote (manifest, best.json, run.json).
 
     Args:
-        path: The file or its folder.
+        path: The file.
+        missing: The fix to name when the file is absent.
 
     Returns:
         The parsed content.
@@ -135,14 +136,27 @@ def read_run_json(path: str | Path) -> dict[str, Any]:
         GGNBenchError: If it is missing or not valid JSON.
     """
     path = Path(path)
-    if path.is_dir() or path.suffix != ".json":
-        path = path / RUN_JSON
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as err:
-        raise GGNBenchError(f"{path} is missing: the run did not finish; rerun it") from err
+        raise GGNBenchError(f"{path} is missing; {missing}") from err
     except json.JSONDecodeError as err:
         raise GGNBenchError(f"{path} is not valid JSON ({err.msg}); delete it and rerun") from err
+
+
+def read_run_json(run_dir: str | Path) -> dict[str, Any]:
+    """Read the ``run.json`` of a run folder.
+
+    Args:
+        run_dir: Run folder.
+
+    Returns:
+        The parsed content.
+
+    Raises:
+        GGNBenchError: If it is missing (the run did not finish) or not valid JSON.
+    """
+    return read_json(Path(run_dir) / RUN_JSON, "the run did not finish; rerun it")
 
 
 def read_metrics(run_dir: str | Path) -> pd.DataFrame:

@@ -23,7 +23,7 @@ def load_manifest_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
     """
     entries = []
     for path in paths:
-        for entry in results.read_run_json(path)["runs"]:
+        for entry in results.read_json(path)["runs"]:
             if entry["status"] != "no_best":
                 entry = {**entry, "info": results.read_run_json(entry["out"])}
             entries.append(entry)

@@ -44,11 +44,10 @@ def finished(out: str | Path, config: dict[str, Any]) -> bool:
     Returns:
         True if ``run.json`` exists and matches ``config``.
     """
-    path = Path(out) / results.RUN_JSON
-    if not path.exists():
+    if not (Path(out) / results.RUN_JSON).exists():
         return False
     try:
-        saved = results.read_run_json(path)["config"]
+        saved = results.read_run_json(out)["config"]
     except (GGNBenchError, KeyError):
         return False
     return not mismatch(config, saved)
@@ -62,7 +61,7 @@ def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path 
         manifest: Where to write the list of runs with their status.
         best: ``best.json`` that fills lr and damping (final runs), or None.
     """
-    choice = results.read_run_json(best) if best is not None else None
+    choice = results.read_json(best) if best is not None else None
     entries = []
     for i, item in enumerate(planned, 1):
         config = dict(item["config"])

@@ -236,6 +236,9 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             result.records.append(
                 {"step": step, "split": split, "loss": loss, "accuracy": acc, "time_s": train_time}
             )
+            # An update can leave non-finite weights after the last finite minibatch loss.
+            if not math.isfinite(loss) and result.status == "ok":
+                result.status, result.diverged_at = "diverged", step
 
     if cfg.eval_every:
         log_eval(0)
@@ -287,6 +290,8 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                 progress(step, total, loss_value)
             if cfg.eval_every and step % cfg.eval_every == 0 and step < total:
                 log_eval(step)
+                if result.status != "ok":
+                    break
     if result.status == "ok":
         log_eval(step)
     result.summary = _summary(result, step_times, opt_times, train_time, wall_start, device)
