@@ -9,11 +9,15 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 sys.path.insert(0, f"{workflow.basedir}/src")
 
-from ggnbench.configcheck import config_error  # noqa: E402
+from ggnbench.configcheck import config_error, yaml_error  # noqa: E402
 
 
 # A --configfile replaces the paper study instead of being merged into it.
 if not workflow.overwrite_configfiles:
+    # One line naming the file and line of a YAML syntax error (snakemake's own
+    # message names neither).
+    if problem := yaml_error(f"{workflow.basedir}/config/config.yaml"):
+        sys.exit(problem)
 
     configfile: "config/config.yaml"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from ggnbench import study  # noqa: E402
+from ggnbench import heal, lock, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
 
 try:
@@ -126,3 +126,49 @@ def bench_targets():
 def all_targets():
     """Everything the study produces."""
     return table_targets() + figure_targets() + seed_example_targets() + bench_targets()
+
+
+# Results that an interruption or later damage left unusable (a deleted or garbled
+# run.json, an edited metrics.csv, a garbled manifest or best.json) are removed here with
+# what was derived from them, so that this run redoes exactly those runs and refreshes
+# the tables; a dry run only lists them.
+def heal_checks():
+    runs_table = [f"{RESULTS}/tables/runs.csv"]
+    checks = [
+        heal.Check(m, heal.manifest_problem, runs_table)
+        for m in study.manifests(config, DEVICES, "final")
+    ]
+    for p, o, d in study.combos(config, DEVICES):
+        best = study.best_path(config, p, o, d)
+        checks.append(heal.Check(best, heal.json_problem, runs_table))
+        checks += [
+            heal.Check(
+                study.manifest_path(config, "tune", p, o, d, i),
+                heal.manifest_problem,
+                [best, *runs_table],
+            )
+            for i in range(study.n_chunks(config, "tune", p, o))
+        ]
+    if SEED_EXAMPLE["enabled"]:
+        checks += [
+            heal.Check(
+                f"{RESULTS}/seed_example/{v}/run.json",
+                heal.run_problem,
+                [f"{RESULTS}/tables/seed_example.csv"],
+            )
+            for v in SEED_EXAMPLE["variants"]
+        ]
+    return checks
+
+
+if workflow.is_main_process:
+    for line in heal.heal(heal_checks(), remove=not workflow.output_settings.dryrun):
+        print(f"ggnbench: {line}", file=sys.stderr)
+
+
+# One workflow per results folder; the lock goes with the process, even on SIGKILL.
+onstart:
+    try:
+        lock.acquire(RESULTS)
+    except GGNBenchError as err:
+        sys.exit(f"error: {err}")

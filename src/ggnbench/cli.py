@@ -73,7 +73,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     update, close = _progress(f"{cfg.problem}/{cfg.optimizer}")
     try:
-        info = runner.train_to_folder(cfg, args.out, progress=update)
+        info = runner.train_to_folder(cfg, args.out, progress=update, overwrite=args.overwrite)
     finally:
         close()
     summary = info["summary"]
@@ -131,6 +131,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-download", action="store_true", help="never try to download data")
     p.add_argument("--threads", type=int, help="torch CPU threads (torch's default)")
     p.add_argument("--out", type=Path, required=True, help="run folder to write")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run in OUT that has another configuration",
+    )
     p.set_defaults(func=cmd_train)
 
 
@@ -208,6 +213,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.func(args)
     except GGNBenchError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        # A full disk or a folder that became unwritable: name the file and the cause.
+        where = f" on {err.filename}" if err.filename else ""
+        print(
+            f"error: file system error{where}: {err.strerror or err}; free some space or "
+            "choose a writable folder, then rerun the same command (nothing half-written "
+            "was kept)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; rerun the same command to start this run again", file=sys.stderr)

@@ -93,8 +93,53 @@ def load_split(
     cls = getattr(datasets, TORCHVISION[name])
     try:
         return cls(str(root), train=train, transform=transform, download=download)
-    except (RuntimeError, OSError, ValueError) as err:
+    except (RuntimeError, OSError, ValueError, EOFError) as err:
+        damaged = damaged_files(name, root)
+        if damaged:
+            path, reason = damaged[0]
+            raise GGNBenchError(
+                f"dataset {name!r} is damaged: {path} cannot be read ({reason}); delete it "
+                "and rerun with network access to fetch it again, or put an intact copy there"
+            ) from err
         raise GGNBenchError(missing_message(name, root)) from err
+
+
+def damaged_files(name: str, root: str | Path) -> list[tuple[Path, str]]:
+    """The files of a dataset that are present but cannot be read.
+
+    MNIST-format files are parsed with torchvision's IDX reader; CIFAR batches are
+    checked against the MD5 sums torchvision ships for them.
+
+    Args:
+        name: One of :data:`TORCHVISION`.
+        root: Data root folder.
+
+    Returns:
+        (path, reason) pairs; empty when every present file is intact.
+    """
+    from torchvision import datasets
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+    from torchvision.datasets.utils import check_integrity
+
+    cls = getattr(datasets, TORCHVISION[name])
+    damaged: list[tuple[Path, str]] = []
+    if name in ("cifar10", "cifar100"):
+        folder = Path(root) / cls.base_folder
+        for file_name, md5 in cls.train_list + cls.test_list:
+            path = folder / file_name
+            if path.exists() and not check_integrity(str(path), md5):
+                damaged.append((path, "its MD5 checksum differs from the published one"))
+        return damaged
+    folder = Path(root) / cls.__name__ / "raw"
+    for url, _ in cls.resources:
+        path = folder / Path(url).name.removesuffix(".gz")
+        if not path.exists():
+            continue
+        try:
+            read_sn3_pascalvincent_tensor(str(path), strict=False)
+        except (RuntimeError, ValueError, KeyError, IndexError) as err:
+            damaged.append((path, f"not a complete IDX file: {' '.join(str(err).split())}"))
+    return damaged
 
 
 def download(name: str, root: str | Path, allow_download: bool = True) -> None:

@@ -7,6 +7,7 @@ with a ``run.json`` is always complete and an interrupted run leaves none.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -52,8 +53,18 @@ def mismatch(expected: dict[str, Any], found: dict[str, Any]) -> dict[str, tuple
     return {k: (exp.get(k), got.get(k)) for k in sorted(keys) if exp.get(k) != got.get(k)}
 
 
+def _umask() -> int:
+    """The process's file-creation mask (read by setting it and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write a file through a temporary sibling and a rename.
+
+    The file gets the mode a plain ``open(path, "w")`` would give it (0666 less the
+    umask), not the private 0600 of a temporary file.
 
     Args:
         path: Destination.
@@ -63,6 +74,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
             handle.flush()
@@ -108,22 +120,71 @@ def prepare_run_dir(out: str | Path) -> Path:
     return out
 
 
+def file_digest(text: str) -> dict[str, Any]:
+    """Size and SHA-256 of a file's content, as recorded in ``run.json``.
+
+    Args:
+        text: The content.
+
+    Returns:
+        ``{"bytes": ..., "sha256": ...}``.
+    """
+    data = text.encode()
+    return {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
 def write_run(out: str | Path, records: list[dict[str, Any]], info: dict[str, Any]) -> None:
-    """Write ``metrics.csv`` then ``run.json``, each atomically.
+    """Write ``metrics.csv`` then ``run.json`` (with the size and checksum of the metrics).
 
     Args:
         out: Run folder (see :func:`prepare_run_dir`).
         records: Tidy metric rows.
-        info: Content of ``run.json``.
+        info: Content of ``run.json``; a ``files`` entry is added.
     """
     out = Path(out)
-    frame = pd.DataFrame.from_records(records, columns=METRIC_COLUMNS)
-    atomic_write_text(out / METRICS, frame.to_csv(index=False))
-    atomic_write_json(out / RUN_JSON, info)
+    text = pd.DataFrame.from_records(records, columns=METRIC_COLUMNS).to_csv(index=False)
+    atomic_write_text(out / METRICS, text)
+    atomic_write_json(out / RUN_JSON, {**info, "files": {METRICS: file_digest(text)}})
+
+
+def run_damage(run_dir: str | Path) -> str | None:
+    """Why a run folder cannot be used, or None when it holds a complete, intact run.
+
+    A run is damaged when ``run.json`` is missing or not valid JSON, or when
+    ``metrics.csv`` is missing or differs in size or checksum from what ``run.json``
+    recorded.
+
+    Args:
+        run_dir: Run folder.
+
+    Returns:
+        A short reason, or None.
+    """
+    run_dir = Path(run_dir)
+    try:
+        info = json.loads((run_dir / RUN_JSON).read_text())
+    except FileNotFoundError:
+        return f"{RUN_JSON} is missing"
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return f"{RUN_JSON} is not valid JSON"
+    recorded = info.get("files", {}).get(METRICS) if isinstance(info, dict) else None
+    if not isinstance(recorded, dict) or "config" not in info or "status" not in info:
+        return f"{RUN_JSON} lacks its configuration, status or the checksum of {METRICS}"
+    try:
+        raw = (run_dir / METRICS).read_bytes()
+    except FileNotFoundError:
+        return f"{METRICS} is missing"
+    found = {"bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+    if found != recorded:
+        return (
+            f"{METRICS} differs from what {RUN_JSON} recorded "
+            f"({found['bytes']} bytes, {recorded.get('bytes')} expected)"
+        )
+    return None
 
 
 def read_json(path: str | Path, missing: str = "rerun the workflow") -> Any:
-    """Read a JSON file that an earlier step wrote (manifest, best.json, run.json).
+    """Read a JSON file that an earlier step wrote (manifest, best.json).
 
     Args:
         path: The file.
@@ -140,12 +201,14 @@ def read_json(path: str | Path, missing: str = "rerun the workflow") -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError as err:
         raise GGNBenchError(f"{path} is missing; {missing}") from err
-    except json.JSONDecodeError as err:
-        raise GGNBenchError(f"{path} is not valid JSON ({err.msg}); delete it and rerun") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise GGNBenchError(
+            f"{path} is damaged (not valid JSON); rerun the same command, which redoes it"
+        ) from err
 
 
 def read_run_json(run_dir: str | Path) -> dict[str, Any]:
-    """Read the ``run.json`` of a run folder.
+    """Read the ``run.json`` of a run folder after checking the folder is intact.
 
     Args:
         run_dir: Run folder.
@@ -154,9 +217,15 @@ def read_run_json(run_dir: str | Path) -> dict[str, Any]:
         The parsed content.
 
     Raises:
-        GGNBenchError: If it is missing (the run did not finish) or not valid JSON.
+        GGNBenchError: If the run is incomplete or damaged (see :func:`run_damage`).
     """
-    return read_json(Path(run_dir) / RUN_JSON, "the run did not finish; rerun it")
+    problem = run_damage(run_dir)
+    if problem is not None:
+        raise GGNBenchError(
+            f"run {run_dir} is unusable ({problem}); rerun the same command, "
+            "which redoes exactly the missing and damaged runs"
+        )
+    return json.loads((Path(run_dir) / RUN_JSON).read_text())
 
 
 def read_metrics(run_dir: str | Path) -> pd.DataFrame:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from ggnbench import results, runner
-from ggnbench.errors import GGNBenchError
 from ggnbench.results import mismatch
 from ggnbench.train import RunConfig
 
@@ -42,15 +41,12 @@ def finished(out: str | Path, config: dict[str, Any]) -> bool:
         config: RunConfig fields.
 
     Returns:
-        True if ``run.json`` exists and matches ``config``.
+        True if the folder holds an intact run (see :func:`~ggnbench.results.run_damage`)
+        whose configuration matches ``config``.
     """
-    if not (Path(out) / results.RUN_JSON).exists():
+    if results.run_damage(out) is not None:
         return False
-    try:
-        saved = results.read_run_json(out)["config"]
-    except (GGNBenchError, KeyError):
-        return False
-    return not mismatch(config, saved)
+    return not mismatch(config, results.read_run_json(out)["config"])
 
 
 def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path | None) -> None:
@@ -77,7 +73,8 @@ def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path 
             print(f"{label}: already finished ({status})", flush=True)
         else:
             print(f"{label}: training", flush=True)
-            status = runner.train_to_folder(RunConfig(**config), item["out"])["status"]
+            run_config = RunConfig(**config)
+            status = runner.train_to_folder(run_config, item["out"], overwrite=True)["status"]
             print(f"{label}: {status}", flush=True)
         entries.append({"out": item["out"], "config": config, "status": status})
     results.atomic_write_json(manifest, {"runs": entries})

@@ -86,6 +86,12 @@ class RunConfig:
         get_problem(self.problem)
         spec = get_spec(self.optimizer)
         check_positive("lr", self.lr)
+        for name in ("damping", "momentum"):
+            if getattr(self, name) is not None and name not in spec.hyperparams:
+                raise GGNBenchError(
+                    f"optimizer {self.optimizer!r} does not take {name}; drop --{name} "
+                    f"(it takes {', '.join(spec.hyperparams)})"
+                )
         if "damping" in spec.hyperparams:
             if self.damping is None:
                 raise GGNBenchError(f"optimizer {self.optimizer!r} needs --damping (>= 0)")
@@ -211,6 +217,12 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         model = extend(model)
         loss_fn = extend(loss_fn)
 
+    n_train = len(loaders.train.dataset)
+    if loaders.train.batch_size > n_train:
+        raise GGNBenchError(
+            f"batch size {loaders.train.batch_size} exceeds the {n_train} training examples "
+            f"of {cfg.problem!r}; use --batch-size {n_train} or less"
+        )
     total = cfg.steps if cfg.steps is not None else cfg.epochs * len(loaders.train)
     result = RunResult()
     result.resolved = {
