@@ -23,9 +23,11 @@ setup: $(STAMP)  ## create the locked environment and install ggnbench into it
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 
 run: setup  ## the offline quick study (config/quick.yaml): tables, figures, report
+	$(BIN)/ggnbench check-config config/quick.yaml
 	$(BIN)/snakemake all report --cores $(CORES) --configfile config/quick.yaml
 
 study: setup  ## the full paper study (config/config.yaml; downloads data)
+	$(BIN)/ggnbench check-config config/config.yaml
 	$(BIN)/snakemake all report --cores $(CORES)
 
 dryrun: setup  ## show the jobs of the full study without running them

@@ -11,6 +11,7 @@ from ggnbench.errors import GGNBenchError  # noqa: E402
 
 try:
     DEVICES = study.resolve_devices(config)
+    lock.check_writable(config["results"])
 except GGNBenchError as err:
     sys.exit(f"error: {err}")
 

@@ -1,6 +1,7 @@
 """The workflow through real snakemake processes: lint, dry runs, a tiny study end to end."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,14 +64,62 @@ def test_dry_run_of_the_quick_study():
     assert counts["tune"] == 6 and counts["final_seeds"] == 4 and counts["aggregate"] == 1
 
 
-def test_bad_config_stops_at_start_with_one_line(tmp_path):
+def error_lines(done: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("value,words", [("0", "minimum"), (".inf", "finite"), (".nan", "finite")])
+def test_bad_config_stops_at_start_with_one_line(tmp_path, value, words):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(TINY.read_text().replace("lr: [0.1]", "lr: [0]"))
+    bad.write_text(TINY.read_text().replace("lr: [0.1]", f"lr: [{value}]"))
     done = snakemake("-n", "--configfile", str(bad), workdir=tmp_path)
     assert done.returncode != 0
-    lines = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and "optimizers/diag_ggn_mc/lr/0" in lines[0]
+    [line] = error_lines(done)
+    assert "optimizers/diag_ggn_mc/lr/0" in line and words in line
     assert not (tmp_path / "results").exists()
+
+
+def test_yaml_error_in_the_study_config_names_file_and_line(tmp_path):
+    tree = tmp_path / "workflow"
+    for folder in ("rules", "config"):
+        shutil.copytree(ROOT / folder, tree / folder)
+    shutil.copy(ROOT / "Snakefile", tree / "Snakefile")
+    (tree / "src").symlink_to(ROOT / "src")
+    config = tree / "config" / "config.yaml"
+    lines = config.read_text().splitlines()
+    config.write_text("\n".join([*lines, "final_seeds: [1, 2"]) + "\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(tree / "Snakefile"), "-n"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode != 0
+    [line] = error_lines(done)
+    assert line.startswith(f"error: {config}, line {len(lines) + 2}, column") and "YAML" in line
+
+
+def test_unwritable_results_folder_stops_at_start_with_one_line(tmp_path):
+    (tmp_path / "file").write_text("")
+    done = snakemake("--cores", "1", "--configfile", str(TINY), "--config",
+                     f"results={tmp_path / 'file' / 'results'}", workdir=tmp_path)  # fmt: skip
+    assert done.returncode != 0
+    [line] = error_lines(done)
+    assert "cannot write to results folder" in line and "is a file, not a folder" in line
+
+
+def test_second_workflow_on_one_results_folder_stops_at_start(tmp_path):
+    hold = "import sys, time; from ggnbench import lock; lock.acquire(sys.argv[1]); print('held', flush=True); time.sleep(120)"  # noqa: E501
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / "results")],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        done = snakemake("--cores", "1", "--configfile", str(TINY), workdir=tmp_path)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode != 0
+    [line] = error_lines(done)
+    assert f"another workflow (pid {holder.pid} on" in line
+    assert not (tmp_path / "results" / "runs").exists()  # no job started
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a host without CUDA")
@@ -82,6 +131,15 @@ def test_cuda_without_cuda_stops_at_start(tmp_path):
     flagged = snakemake("-n", "--configfile", str(TINY), "--config", "devices=[cpu,cuda]",
                         "remote_devices=True", workdir=tmp_path)  # fmt: skip
     assert flagged.returncode == 0, flagged.stderr
+
+
+def assert_figure(stem: Path) -> None:
+    """A PNG that is not blank and a PDF, both real files of their format."""
+    from matplotlib.image import imread
+
+    assert stem.with_suffix(".pdf").read_bytes().startswith(b"%PDF-")
+    pixels = imread(stem.with_suffix(".png"))
+    assert pixels.ndim == 3 and pixels.std() > 0
 
 
 def run_json_files(results: Path) -> list[Path]:
@@ -124,13 +182,14 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
     assert seed_table.step.tolist() == [0, 50, 100, 150, 200]
     assert seed_table.ours_published_loss.notna().iloc[0]  # step 0 ran (3 steps here)
     for name in ("runs", "final_metrics", "time_per_step", "time_to_target", "diverged"):
-        for ext in ("csv", "md", "tex"):
-            assert (tables / f"{name}.{ext}").stat().st_size > 0
+        columns = list(pd.read_csv(tables / f"{name}.csv").columns)
+        header = (tables / f"{name}.md").read_text().splitlines()[0]
+        assert [c.strip() for c in header.strip("|").split("|")] == columns
+        assert "\\begin{tabular}" in (tables / f"{name}.tex").read_text()
     figures = ["learning_curves", "lr_damping_heatmap", "accuracy_vs_damping", "time_per_step",
                "seed_example"]  # fmt: skip
     for name in figures:
-        for ext in ("png", "pdf"):
-            assert (results / "figures" / f"{name}.{ext}").stat().st_size > 1000
+        assert_figure(results / "figures" / name)
     report = (results / "report.html").read_text()
     assert all(f"{name}.png" in report for name in figures)
     best = results / "tuning/digits_cnn/sgd/device=cpu/best.json"
@@ -138,3 +197,26 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
 
     again = snakemake(*args, "-n", workdir=tmp_path)
     assert again.returncode == 0 and "Nothing to be done" in again.stdout + again.stderr
+
+    # Lose one run, garble another, truncate a third: the same command redoes exactly those.
+    runs_dir = results / "runs" / "digits_cnn"
+    lost = runs_dir / "sgd/best/device=cpu/seed=2"
+    garbled = runs_dir / "diag_ggn_mc/lr=0.1/damping=0.1/device=cpu/seed=0"
+    truncated = runs_dir / "diag_ggn_mc/best/device=cpu/seed=1"
+    (lost / "run.json").unlink()
+    (garbled / "run.json").write_text('{"config": ')
+    metrics = (truncated / "metrics.csv").read_text().splitlines()
+    (truncated / "metrics.csv").write_text("\n".join(metrics[:5]) + "\n")
+    damaged = {lost / "run.json", garbled / "run.json", truncated / "run.json"}
+    before = {p: p.stat().st_mtime_ns for p in run_json_files(results)}
+    healed = snakemake(*args, workdir=tmp_path)
+    assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-3000:]
+    assert healed.stderr.count("ggnbench: redoing") == 3
+    after = {p: p.stat().st_mtime_ns for p in run_json_files(results)}
+    assert set(after) == set(before) | {lost / "run.json"}
+    assert {p for p in after if before.get(p) != after[p]} == damaged
+    runs = pd.read_csv(tables / "runs.csv")
+    assert len(runs) == 8 and (runs.status != "ok").sum() == 1
+    curves = pd.read_csv(tables / "curves.csv")
+    rows = curves.groupby(["optimizer", "seed"]).size()
+    assert rows.nunique() == 1  # every final run has its full curve again

@@ -108,12 +108,38 @@ def cmd_figures(args: argparse.Namespace) -> None:
     print(f"wrote {len(paths)} figure files into {args.out}")
 
 
+def cmd_check_config(args: argparse.Namespace) -> None:
+    """Run ``ggnbench check-config``."""
+    from ggnbench.configcheck import check_file
+
+    for path in args.configfile:
+        problem = check_file(path, args.schema)
+        if problem is not None:
+            raise GGNBenchError(problem.removeprefix("error: "))
+        print(f"{path}: valid")
+
+
 def add_all(sub: argparse._SubParsersAction) -> None:
     """Register the workflow subcommands.
 
     Args:
         sub: The subparsers of the main parser.
     """
+    p = sub.add_parser(
+        "check-config",
+        help="check study config files (YAML syntax and schema) with a one-line verdict",
+        description="Read each config file as YAML and validate it against the schema, "
+        "naming the file and line of a syntax error or the key of an invalid value.",
+    )
+    p.add_argument("configfile", nargs="+", type=Path, help="config files to check")
+    p.add_argument(
+        "--schema",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "config" / "schema.yaml",
+        help="the schema (config/schema.yaml of this checkout)",
+    )
+    p.set_defaults(func=cmd_check_config)
+
     p = sub.add_parser(
         "sweep",
         help="run a list of planned runs, skipping finished ones (one workflow job)",

@@ -84,3 +84,21 @@ def config_error(config: dict[str, Any], schema_path: str | Path) -> str | None:
     if len(message) > 240:
         message = message[:237] + "..."
     return f"error: invalid config at '{key}': {message}; {fix}"
+
+
+def check_file(path: str | Path, schema_path: str | Path) -> str | None:
+    """Check one configuration file: YAML syntax, then the schema.
+
+    Args:
+        path: The configuration file.
+        schema_path: The JSON schema, as YAML.
+
+    Returns:
+        None if valid, else one line naming the problem.
+    """
+    if (problem := yaml_error(path)) is not None:
+        return problem
+    config = yaml.safe_load(Path(path).read_text())
+    if not isinstance(config, dict):
+        return f"error: {path} does not hold a mapping of config keys; see {schema_path}"
+    return config_error(config, schema_path)

@@ -23,6 +23,29 @@ LOCK_NAME = ".ggnbench.lock"
 _HELD: dict[Path, IO[str]] = {}
 
 
+def check_writable(results_dir: str | Path) -> None:
+    """Check, without creating anything, that the results folder can be made and written.
+
+    Args:
+        results_dir: The study's results folder.
+
+    Raises:
+        GGNBenchError: If the folder, or its nearest existing parent, is not a writable folder.
+    """
+    folder = Path(results_dir).absolute()
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir():
+        cause = "is a file, not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        cause = "is not writable"
+    else:
+        return
+    raise GGNBenchError(
+        f"cannot write to results folder {results_dir}: {existing} {cause}; make it writable "
+        "or set another 'results' folder (--config results=PATH)"
+    )
+
+
 def acquire(results_dir: str | Path) -> IO[str]:
     """Take the results folder's lock for the life of this process.
 
