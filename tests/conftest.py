@@ -9,7 +9,18 @@ import torch
 
 from ggnbench.synthetic import write_mnist
 
-DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+#: Every device a test runs on: CUDA cases are always collected and skip, with the
+#: reason, where torch sees no GPU (they show as skipped, never as missing).
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda",
+        marks=[
+            pytest.mark.cuda,
+            pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+        ],
+    ),
+]
 
 
 def make_mnist_root(

@@ -1,5 +1,6 @@
 import json
 import math
+import resource
 from importlib.metadata import version
 
 import pandas as pd
@@ -68,7 +69,9 @@ def test_same_command_twice_gives_identical_metrics(mnist_root, tmp_path):
 
 def test_run_folder_contents(mnist_root, tmp_path):
     out = tmp_path / "run"
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     assert cli.main(train_args(out, mnist_root, **{"--steps": "7"})) == 0
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     metrics = pd.read_csv(out / "metrics.csv")
     assert list(metrics.columns) == ["step", "split", "loss", "accuracy", "time_s"]
     assert (metrics.split == "train").sum() == 7
@@ -84,7 +87,12 @@ def test_run_folder_contents(mnist_root, tmp_path):
     summary = info["summary"]
     final_valid = metrics[metrics.split == "valid"].iloc[-1]
     assert summary["final_valid_accuracy"] == pytest.approx(final_valid.accuracy)
-    assert summary["median_step_s"] > 0 and summary["peak_memory_bytes"] > 0
+    # time_s accumulates the step times: their median is the recorded median step
+    step_times = train.time_s.diff().fillna(train.time_s.iloc[0])
+    assert summary["median_step_s"] == pytest.approx(step_times.median(), rel=1e-9)
+    # the run's peak is this process's peak resident size at the end of the run
+    assert summary["peak_memory_kind"] == "process_max_rss"
+    assert rss_before <= summary["peak_memory_bytes"] <= rss_after
     prov = info["provenance"]
     assert prov["versions"]["torch"] == version("torch")
     assert {"git_commit", "git_dirty", "cpu", "python"} <= set(prov)
