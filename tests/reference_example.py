@@ -28,16 +28,20 @@ class ExampleDiagGGN(torch.optim.Optimizer):
 
 
 def example_trace(
-    data_root, lr: float, damping: float, zero_grad: bool, max_iter: int
+    data_root, lr: float, damping: float, zero_grad: bool, steps: int
 ) -> list[tuple[float, float]]:
     """Run the example's loop; return (loss, accuracy) per iteration.
+
+    The published loop runs within one pass over MNIST and breaks after
+    ``batch_idx > 200`` (202 steps); on a smaller data set the same loop carries on
+    with the next shuffled pass, as an outer epoch loop would.
 
     Args:
         data_root: Folder holding MNIST/raw.
         lr: Step size.
         damping: Damping.
         zero_grad: Zero gradients every step (the corrected example) or not (published).
-        max_iter: Last batch index to run (the published loop uses 200: 201 steps + 1).
+        steps: Iterations to run (the published example: 202).
     """
     torch.manual_seed(0)
     mnist_loader = DataLoader(
@@ -69,16 +73,16 @@ def example_trace(
     loss_function = extend(loss_function)
     optimizer = ExampleDiagGGN(model.parameters(), step_size=lr, damping=damping)
     trace = []
-    for batch_idx, (x, y) in enumerate(mnist_loader):
-        if zero_grad:
-            optimizer.zero_grad()
-        output = model(x)
-        accuracy = (output.argmax(dim=1) == y).float().mean().item()
-        with backpack(DiagGGNMC()):
-            loss = loss_function(output, y)
-            loss.backward()
-        optimizer.step()
-        trace.append((loss.item(), accuracy))
-        if batch_idx >= max_iter:
-            break
-    return trace
+    while True:
+        for x, y in mnist_loader:
+            if zero_grad:
+                optimizer.zero_grad()
+            output = model(x)
+            accuracy = (output.argmax(dim=1) == y).float().mean().item()
+            with backpack(DiagGGNMC()):
+                loss = loss_function(output, y)
+                loss.backward()
+            optimizer.step()
+            trace.append((loss.item(), accuracy))
+            if len(trace) == steps:
+                return trace

@@ -163,3 +163,77 @@ def test_registry_rejects_bad_hyperparameters(name, kwargs, match):
 def test_unknown_curvature():
     with pytest.raises(GGNBenchError, match="unknown curvature"):
         DiagGGN([nn.Parameter(torch.zeros(2))], lr=0.1, damping=1.0, curvature="kfac")
+
+
+def fixed_steps(mode: str, steps: int = 4, wd: float = 0.1, beta: float = 0.8):
+    """Run DiagGGN on one parameter with given gradients and diagonals; return both."""
+    gen = torch.Generator().manual_seed(0)
+    p = nn.Parameter(torch.randn(5, generator=gen, dtype=torch.float64))
+    opt = DiagGGN([p], lr=0.3, damping=0.2, weight_decay=wd, curvature_average=mode,
+                  curvature_beta=beta)  # fmt: skip
+    grads = [torch.randn(5, generator=gen, dtype=torch.float64) for _ in range(steps)]
+    diags = [torch.rand(5, generator=gen, dtype=torch.float64) for _ in range(steps)]
+    trajectory = [p.detach().clone()]
+    for g, d in zip(grads, diags, strict=True):
+        p.grad, p.diag_ggn_mc = g.clone(), d.clone()
+        opt.step()
+        trajectory.append(p.detach().clone())
+    return trajectory, grads, diags, opt
+
+
+@pytest.mark.parametrize("mode", ["none", "mean", "ema"])
+def test_update_equals_closed_form_over_several_steps(mode):
+    lr, damping, wd, beta = 0.3, 0.2, 0.1, 0.8
+    trajectory, grads, diags, _ = fixed_steps(mode, wd=wd, beta=beta)
+    for t, (g, _) in enumerate(zip(grads, diags, strict=True)):
+        seen = torch.stack(diags[: t + 1])
+        if mode == "none":
+            curvature = diags[t]
+        elif mode == "mean":
+            curvature = seen.mean(0)
+        else:  # (1 - beta) sum_i beta^(t-i) x_i / (1 - beta^(t+1))
+            weights = torch.tensor([beta ** (t - i) for i in range(t + 1)], dtype=torch.float64)
+            curvature = (1 - beta) * (weights[:, None] * seen).sum(0) / (1 - beta ** (t + 1))
+        p = trajectory[t]
+        expected = p - lr * (g + wd * p) / (curvature + damping + wd)
+        torch.testing.assert_close(trajectory[t + 1], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_mean_is_the_arithmetic_mean_of_ten_observations():
+    _, _, diags, opt = fixed_steps("mean", steps=10)
+    state = next(iter(opt.state.values()))
+    assert state["observations"] == 10
+    torch.testing.assert_close(state["curvature"], torch.stack(diags).mean(0), rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["mean", "ema"])
+def test_curvature_average_is_part_of_the_state_dict(mode):
+    trajectory, grads, diags, _ = fixed_steps(mode, steps=6)
+    # Replay: three steps, save, load into a fresh optimizer, three more steps.
+    p = nn.Parameter(trajectory[0].clone())
+    first = DiagGGN([p], lr=0.3, damping=0.2, weight_decay=0.1, curvature_average=mode,
+                    curvature_beta=0.8)  # fmt: skip
+    for g, d in zip(grads[:3], diags[:3], strict=True):
+        p.grad, p.diag_ggn_mc = g.clone(), d.clone()
+        first.step()
+    saved = first.state_dict()
+    assert saved["state"][0]["observations"] == 3 and "curvature" in saved["state"][0]
+    second = DiagGGN([p], lr=0.3, damping=0.2, curvature_average=mode)
+    second.load_state_dict(saved)
+    for g, d in zip(grads[3:], diags[3:], strict=True):
+        p.grad, p.diag_ggn_mc = g.clone(), d.clone()
+        second.step()
+    assert torch.equal(p.detach(), trajectory[-1])
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"curvature_average": "median"}, "unknown curvature_average 'median'"),
+        ({"curvature_beta": 1.0}, "curvature_beta must be < 1"),
+        ({"curvature_beta": -0.1}, "curvature_beta must be a finite number >= 0"),
+    ],
+)
+def test_bad_curvature_average_options(kwargs, match):
+    with pytest.raises(GGNBenchError, match=match):
+        DiagGGN([nn.Parameter(torch.zeros(2))], lr=0.1, damping=1.0, **kwargs)

@@ -9,7 +9,9 @@ import torch
 
 from ggnbench import cli
 from ggnbench.train import RunConfig, run
+from tests.conftest import make_mnist_root
 from tests.reference_example import example_trace
+from tests.reference_paper import paper_trace
 
 
 def train_args(out, root, **overrides):
@@ -34,23 +36,45 @@ def train_rows(out) -> pd.DataFrame:
     return metrics[metrics.split == "train"].reset_index(drop=True)
 
 
+def train_trace(out) -> list[tuple[float, float]]:
+    metrics = pd.read_csv(out / "metrics.csv")
+    train = metrics[metrics.split == "train"]
+    return list(zip(train.loss.tolist(), train.accuracy.tolist(), strict=True))
+
+
 @pytest.mark.parametrize(
     "lr,keep_grad", [(0.01, True), (0.05, False)], ids=["published", "corrected"]
 )
-def test_trace_equals_reference_example(mnist_root, tmp_path, lr, keep_grad):
-    # 700 images at batch 128: 5 full batches and one of 60, one epoch, as the example runs.
+def test_trace_equals_reference_example_bitwise(tmp_path, lr, keep_grad):
+    # 3,000 images at batch 128: 24 batches a pass (the last of 56), 202 steps span 9 passes.
+    root = make_mnist_root(tmp_path / "data", n_train=3000, n_test=200)
     torch.set_num_threads(1)
-    reference = example_trace(mnist_root, lr=lr, damping=1.0, zero_grad=not keep_grad, max_iter=5)
+    reference = example_trace(root, lr=lr, damping=1.0, zero_grad=not keep_grad, steps=202)
     out = tmp_path / "run"
     argv = train_args(
-        out, mnist_root, **{"--lr": str(lr), "--keep-grad": None if keep_grad else False}
-    )
+        out, root, **{"--lr": str(lr), "--keep-grad": None if keep_grad else False,
+                      "--steps": "202", "--eval-every": "0"}
+    )  # fmt: skip
     assert cli.main(argv) == 0
-    rows = train_rows(out)
-    assert len(rows) == len(reference) == 6
-    for i, (loss, acc) in enumerate(reference):
-        assert rows.loss[i] == pytest.approx(loss, rel=1e-5, abs=1e-6), f"step {i}"
-        assert rows.accuracy[i] == pytest.approx(acc, abs=1e-6), f"step {i}"
+    assert train_trace(out) == reference  # exact: no tolerance
+
+
+@pytest.mark.parametrize("curvature", ["mc", "exact"])
+def test_trace_equals_the_papers_optimizer_bitwise(tmp_path, curvature):
+    # digits_cnn at batch 64: 19 batches a pass, 120 steps span 6 passes; weight decay on.
+    torch.set_num_threads(1)
+    hparams = {"lr": 0.05, "damping": 0.01, "weight_decay": 1e-3}
+    reference = paper_trace("digits_cnn", tmp_path, curvature, steps=120, **hparams)
+    out = tmp_path / "run"
+    argv = [
+        "train", "--problem", "digits_cnn", "--optimizer", f"diag_ggn_{curvature}",
+        "--curvature-average", "mean", "--lr", "0.05", "--damping", "0.01",
+        "--weight-decay", "1e-3", "--steps", "120", "--eval-every", "0", "--threads", "1",
+        "--data-root", str(tmp_path), "--out", str(out),
+    ]  # fmt: skip
+    assert cli.main(argv) == 0
+    assert train_trace(out) == reference  # exact: no tolerance
+    assert json.loads((out / "run.json").read_text())["config"]["curvature_average"] == "mean"
 
 
 def test_keep_grad_changes_the_trace(mnist_root, tmp_path):

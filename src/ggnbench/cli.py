@@ -58,6 +58,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         lr=args.lr,
         damping=args.damping,
         momentum=args.momentum,
+        curvature_average=args.curvature_average,
+        curvature_beta=args.curvature_beta,
         weight_decay=args.weight_decay,
         seed=args.seed,
         device=args.device,
@@ -111,6 +113,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=_float, required=True, help="learning rate (> 0)")
     p.add_argument("--damping", type=_float, help="damping added to the GGN diagonal (DiagGGN)")
     p.add_argument("--momentum", type=_float, help="momentum (sgd only)")
+    p.add_argument(
+        "--curvature-average",
+        choices=["none", "mean", "ema"],
+        help="DiagGGN's curvature: the current mini-batch's diagonal (none: the example's "
+        "rule, the default), the mean of all diagonals so far (mean: the paper's), or a "
+        "bias-corrected exponential average (ema)",
+    )
+    p.add_argument(
+        "--curvature-beta", type=_float, help="decay of the ema curvature average (0.95)"
+    )
     p.add_argument("--weight-decay", type=_float, help="L2 on weights; default: the problem's own")
     p.add_argument("--seed", type=int, default=0, help="seed set before data and model (0)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cpu)")

@@ -22,15 +22,33 @@ CURVATURES: dict[str, tuple[type[BackpropExtension], str]] = {
 }
 
 
+#: How the curvature diagonal entering the update is formed from the mini-batch diagonals.
+CURVATURE_AVERAGES = ("none", "mean", "ema")
+
+
 class DiagGGN(Optimizer):
     """Diagonal generalized Gauss-Newton optimizer built on BackPACK.
 
-    The update is ``p <- p - lr * (grad + wd * p) / (diag + damping + wd)``, the
-    paper's ``theta <- theta - eta (C + (lambda + delta) I)^-1 (g + delta theta)``
-    with ``C`` the GGN diagonal, ``lambda`` the damping and ``delta`` the weight decay.
+    The update is ``p <- p - lr * (grad + wd * p) / (m + damping + wd)``, the paper's
+    ``theta <- theta - eta (C + (lambda + delta) I)^-1 (g + delta theta)`` with ``m``
+    the curvature estimate, ``lambda`` the damping and ``delta`` the weight decay. The
+    mini-batch GGN diagonal is read from the attribute that BackPACK's extension fills
+    during ``loss.backward()`` inside ``with backpack(*optimizer.backpack_extensions())``;
+    ``curvature_average`` says how ``m`` is formed from it:
 
-    The diagonal is read from the attribute that BackPACK's extension fills during
-    ``loss.backward()`` inside ``with backpack(*optimizer.backpack_extensions())``.
+    - ``none``: the current mini-batch's diagonal, as BackPACK's documentation example
+      does; with no weight decay the step is the example's own arithmetic,
+      ``d = g / (diag + damping)`` then ``p += -lr * d``.
+    - ``mean``: the arithmetic mean of every diagonal seen so far, as the paper's
+      experiments did: the first diagonal initialises ``m``, then
+      ``m <- (1 - a) m + a x`` with ``a = min(1 / (t + 1), 0.9)`` and ``t`` the number of
+      diagonals already averaged; the step is the paper's arithmetic,
+      ``p += (1 / (m + (damping + wd))) * ((-g - wd * p) * lr)``.
+    - ``ema``: a bias-corrected exponential average, ``m <- beta m + (1 - beta) x`` from
+      ``m = 0``, divided by ``1 - beta^t`` (as Adam corrects its moments).
+
+    The average is optimizer state (``state[p]["curvature"]`` and ``["observations"]``)
+    and part of :meth:`state_dict`.
     """
 
     def __init__(
@@ -40,6 +58,8 @@ class DiagGGN(Optimizer):
         damping: float,
         curvature: str = "mc",
         weight_decay: float = 0.0,
+        curvature_average: str = "none",
+        curvature_beta: float = 0.95,
     ) -> None:
         """Create the optimizer.
 
@@ -49,17 +69,33 @@ class DiagGGN(Optimizer):
             damping: Added to the curvature diagonal, >= 0.
             curvature: ``"mc"`` (DiagGGNMC, one Monte-Carlo sample) or ``"exact"``.
             weight_decay: L2 coefficient, >= 0; enters gradient and denominator.
+            curvature_average: ``"none"``, ``"mean"`` or ``"ema"`` (see the class).
+            curvature_beta: Decay of the ``ema`` average, in [0, 1).
 
         Raises:
             GGNBenchError: If a hyperparameter is out of range or unknown.
         """
         if curvature not in CURVATURES:
             raise GGNBenchError(f"unknown curvature {curvature!r}; use one of {sorted(CURVATURES)}")
+        if curvature_average not in CURVATURE_AVERAGES:
+            raise GGNBenchError(
+                f"unknown curvature_average {curvature_average!r}; use one of "
+                f"{list(CURVATURE_AVERAGES)}"
+            )
         check_positive("lr", lr)
         check_non_negative("damping", damping)
         check_non_negative("weight_decay", weight_decay)
+        check_non_negative("curvature_beta", curvature_beta)
+        if curvature_beta >= 1:
+            raise GGNBenchError(f"curvature_beta must be < 1, got {curvature_beta!r}")
         self.curvature = curvature
-        defaults = {"lr": lr, "damping": damping, "weight_decay": weight_decay}
+        defaults = {
+            "lr": lr,
+            "damping": damping,
+            "weight_decay": weight_decay,
+            "curvature_average": curvature_average,
+            "curvature_beta": curvature_beta,
+        }
         super().__init__(params, defaults)
 
     def backpack_extensions(self) -> tuple[BackpropExtension, ...]:
@@ -69,6 +105,24 @@ class DiagGGN(Optimizer):
             A fresh instance of the curvature extension.
         """
         return (CURVATURES[self.curvature][0](),)
+
+    def _average(self, p: Tensor, diag: Tensor, mode: str, beta: float) -> Tensor:
+        """Fold one mini-batch diagonal into the parameter's running curvature estimate."""
+        state = self.state[p]
+        seen = state.get("observations", 0)
+        if mode == "mean":
+            if seen == 0:
+                state["curvature"] = diag.detach().clone()
+            else:
+                alpha = min(1.0 / (seen + 1), 0.9)
+                state["curvature"].mul_(1 - alpha).add_(diag, alpha=alpha)
+            state["observations"] = seen + 1
+            return state["curvature"]
+        if seen == 0:
+            state["curvature"] = torch.zeros_like(diag)
+        state["curvature"].mul_(beta).add_(diag, alpha=1 - beta)
+        state["observations"] = seen + 1
+        return state["curvature"] / (1 - beta ** (seen + 1))
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
@@ -88,21 +142,25 @@ class DiagGGN(Optimizer):
             raise GGNBenchError("DiagGGN.step takes no closure; call backward first")
         attr = CURVATURES[self.curvature][1]
         for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            missing = [i for i, p in enumerate(params) if not hasattr(p, attr)]
-            if missing:
-                raise GGNBenchError(
-                    f"parameter {missing[0]} has no '{attr}': run loss.backward() inside "
-                    "`with backpack(*optimizer.backpack_extensions()):` on an extended model"
-                )
-            grads = [p.grad for p in params]
-            diags = [getattr(p, attr) for p in params]
-            wd = group["weight_decay"]
-            numer = torch._foreach_add(grads, params, alpha=wd) if wd != 0.0 else grads
-            denom = torch._foreach_add(diags, group["damping"] + wd)
-            torch._foreach_addcdiv_(params, numer, denom, value=-group["lr"])
+            lr, wd, mode = group["lr"], group["weight_decay"], group["curvature_average"]
+            shift = group["damping"] + wd
+            for i, p in enumerate(q for q in group["params"] if q.grad is not None):
+                diag = getattr(p, attr, None)
+                if diag is None:
+                    raise GGNBenchError(
+                        f"parameter {i} has no '{attr}': run loss.backward() inside "
+                        "`with backpack(*optimizer.backpack_extensions()):` on an extended model"
+                    )
+                if mode == "none":
+                    if wd == 0.0:
+                        direction = p.grad / (diag + group["damping"])
+                    else:
+                        direction = (p.grad + wd * p) / (diag + shift)
+                    p.add_(-lr * direction)
+                    continue
+                estimate = self._average(p, diag, mode, group["curvature_beta"])
+                inverse = 1 / (estimate + shift)
+                p.add_(inverse * ((-p.grad - wd * p) * lr))
         return None
 
 
@@ -157,19 +215,19 @@ def _adam(params: Any, lr: float, weight_decay: float = 0.0) -> Optimizer:
 
 
 def _diag_ggn(curvature: str) -> Callable[..., Optimizer]:
-    def build(params: Any, lr: float, damping: float, weight_decay: float = 0.0) -> Optimizer:
-        return DiagGGN(
-            params, lr=lr, damping=damping, curvature=curvature, weight_decay=weight_decay
-        )
+    def build(params: Any, lr: float, damping: float, **options: Any) -> Optimizer:
+        return DiagGGN(params, lr=lr, damping=damping, curvature=curvature, **options)
 
     return build
 
 
+_DIAG_GGN_HPARAMS = ("damping", "weight_decay", "curvature_average", "curvature_beta")
+
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     "sgd": OptimizerSpec(_sgd, ("momentum", "weight_decay")),
     "adam": OptimizerSpec(_adam, ("weight_decay",)),
-    "diag_ggn_mc": OptimizerSpec(_diag_ggn("mc"), ("damping", "weight_decay")),
-    "diag_ggn_exact": OptimizerSpec(_diag_ggn("exact"), ("damping", "weight_decay")),
+    "diag_ggn_mc": OptimizerSpec(_diag_ggn("mc"), _DIAG_GGN_HPARAMS),
+    "diag_ggn_exact": OptimizerSpec(_diag_ggn("exact"), _DIAG_GGN_HPARAMS),
 }
 
 
@@ -203,7 +261,10 @@ def get_spec(name: str) -> OptimizerSpec:
 
 
 def build_optimizer(
-    name: str, params: Iterable[Tensor] | Iterable[dict[str, Any]], lr: float, **hparams: float
+    name: str,
+    params: Iterable[Tensor] | Iterable[dict[str, Any]],
+    lr: float,
+    **hparams: float | str | None,
 ) -> Optimizer:
     """Build a registered optimizer after validating its hyperparameters.
 
@@ -233,7 +294,8 @@ def build_optimizer(
     if "damping" in spec.hyperparams and "damping" not in given:
         raise GGNBenchError(f"optimizer {name!r} needs a damping value (>= 0)")
     for key, value in given.items():
-        check_non_negative(key, value)
+        if not isinstance(value, str):
+            check_non_negative(key, value)
     return spec.factory(params, lr=lr, **given)
 
 

@@ -142,6 +142,8 @@ def run_config(
         "lr": None if hparams is None else hparams["lr"],
         "damping": None if hparams is None else hparams.get("damping"),
         "momentum": opt.get("momentum") if "momentum" in spec.hyperparams else None,
+        "curvature_average": opt.get("curvature_average"),
+        "curvature_beta": opt.get("curvature_beta"),
         "weight_decay": prob.get("weight_decay"),
         "seed": seed,
         "device": device,

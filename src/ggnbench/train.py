@@ -45,6 +45,9 @@ class RunConfig:
         lr: Learning rate.
         damping: Damping (DiagGGN optimizers only).
         momentum: Momentum (``sgd`` only).
+        curvature_average: DiagGGN's curvature estimate: ``none`` (the current mini-batch's
+            diagonal, the example's rule), ``mean`` (the paper's) or ``ema``.
+        curvature_beta: Decay of the ``ema`` curvature average.
         weight_decay: L2 on weights; None takes the problem's default.
         seed: Seed set before loaders and model are built.
         device: ``cpu``, ``cuda`` or ``auto``.
@@ -64,6 +67,8 @@ class RunConfig:
     lr: float
     damping: float | None = None
     momentum: float | None = None
+    curvature_average: str | None = None
+    curvature_beta: float | None = None
     weight_decay: float | None = None
     seed: int = 0
     device: str = "cpu"
@@ -86,10 +91,11 @@ class RunConfig:
         get_problem(self.problem)
         spec = get_spec(self.optimizer)
         check_positive("lr", self.lr)
-        for name in ("damping", "momentum"):
+        for name in ("damping", "momentum", "curvature_average", "curvature_beta"):
             if getattr(self, name) is not None and name not in spec.hyperparams:
+                flag = name.replace("_", "-")
                 raise GGNBenchError(
-                    f"optimizer {self.optimizer!r} does not take {name}; drop --{name} "
+                    f"optimizer {self.optimizer!r} does not take {name}; drop --{flag} "
                     f"(it takes {', '.join(spec.hyperparams)})"
                 )
         if "damping" in spec.hyperparams:
@@ -164,6 +170,10 @@ def evaluate(
     return total_loss / count, correct / count
 
 
+def _is_json_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, bool | int | float | str)
+
+
 def _peak_memory_bytes(device: torch.device) -> tuple[str, int]:
     if device.type == "cuda":
         return "cuda_max_memory_allocated", int(torch.cuda.max_memory_allocated(device))
@@ -204,7 +214,13 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     )
     model = problem.model_fn().to(device)
     loss_fn = problem.loss_fn().to(device)
-    hparams = {"damping": cfg.damping, "momentum": cfg.momentum, "weight_decay": weight_decay}
+    hparams = {
+        "damping": cfg.damping,
+        "momentum": cfg.momentum,
+        "curvature_average": cfg.curvature_average,
+        "curvature_beta": cfg.curvature_beta,
+        "weight_decay": weight_decay,
+    }
     allowed = get_spec(cfg.optimizer).hyperparams
     optimizer = build_optimizer(
         cfg.optimizer,
@@ -233,6 +249,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         "train_size": len(loaders.train.dataset),
         "valid_size": len(loaders.valid.dataset),
         "test_size": len(loaders.test.dataset),
+        "optimizer": {k: v for k, v in optimizer.defaults.items() if _is_json_scalar(v)},
     }
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
