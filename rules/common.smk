@@ -11,6 +11,7 @@ from ggnbench.errors import GGNBenchError  # noqa: E402
 
 try:
     DEVICES = study.resolve_devices(config)
+    study.check_plan(config)
     lock.check_writable(config["results"])
 except GGNBenchError as err:
     sys.exit(f"error: {err}")
@@ -62,6 +63,13 @@ def run_cli(args, log_path):
         raise WorkflowError(Path(log_path).read_text().strip().splitlines()[-1])
 
 
+def best_of(wildcards):
+    """The best.json a final-seed job reads; none for an optimizer run at a fixed point."""
+    if not study.tuned(config, wildcards.problem, wildcards.optimizer):
+        return []
+    return study.best_path(config, wildcards.problem, wildcards.optimizer, wildcards.device)
+
+
 def gpu_jobs(wildcards):
     """One GPU for CUDA jobs, none otherwise (resource for cluster executors)."""
     return 1 if wildcards.device == "cuda" else 0
@@ -87,7 +95,7 @@ def seed_example_root():
 
 
 def tuning_targets():
-    return [study.best_path(config, p, o, d) for p, o, d in study.combos(config, DEVICES)]
+    return [study.best_path(config, p, o, d) for p, o, d in study.tuned_combos(config, DEVICES)]
 
 
 def final_targets():
@@ -139,7 +147,7 @@ def heal_checks():
         heal.Check(m, heal.manifest_problem, runs_table)
         for m in study.manifests(config, DEVICES, "final")
     ]
-    for p, o, d in study.combos(config, DEVICES):
+    for p, o, d in study.tuned_combos(config, DEVICES):
         best = study.best_path(config, p, o, d)
         checks.append(heal.Check(best, heal.json_problem, runs_table))
         checks += [

@@ -47,7 +47,7 @@ rule select_best:
 rule final_seeds:
     input:
         data=dataset_ready,
-        best=f"{RESULTS}/tuning/{{problem}}/{{optimizer}}/device={{device}}/best.json",
+        best=best_of,
     output:
         f"{RESULTS}/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.json",
     log:
@@ -58,13 +58,14 @@ rule final_seeds:
         runs=lambda w: json.dumps(
             study.chunk(config, "final", w.problem, w.optimizer, w.device, int(w.chunk))
         ),
+        best=lambda w, input: f"--best {input.best}" if input.best else "",
     threads: config["threads"]
     resources:
         gpu=gpu_jobs,
     conda:
         TRAIN_ENV
     shell:
-        f"{GGNBENCH} sweep --runs {{params.runs:q}} --best {{input.best}} --threads {{threads}} "
+        f"{GGNBENCH} sweep --runs {{params.runs:q}} {{params.best}} --threads {{threads}} "
         f"--manifest {{output}} "
         f"{ON_FAIL}"
 

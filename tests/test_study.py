@@ -75,30 +75,80 @@ def test_path_numbers_round_trip(value):
     assert float(study.fmt(value)) == value
 
 
-def test_paper_grid():
+#: The paper's DeepOBS baselines (reference/paper/best_hyperparameters.csv).
+PAPER_RATES = {
+    ("mnist_logreg", "sgd"): 2.07e-2, ("fmnist_2c2d", "sgd"): 2.07e-2,
+    ("cifar10_3c3d", "sgd"): 3.79e-3, ("cifar100_allcnnc", "sgd"): 4.83e-1,
+    ("mnist_logreg", "adam"): 2.98e-4, ("fmnist_2c2d", "adam"): 1.27e-4,
+    ("cifar10_3c3d", "adam"): 2.98e-4, ("cifar100_allcnnc", "adam"): 6.95e-4,
+}  # fmt: skip
+
+
+def plan(config, stage):
+    return [
+        r for p, o, d in study.combos(config, ["cpu"]) for r in study.runs(config, stage, p, o, d)
+    ]
+
+
+def test_paper_protocol():
     config = resolved("config/config.yaml")
-    devices = ["cpu"]
-    tune = [
-        r for p, o, d in study.combos(config, devices) for r in study.runs(config, "tune", p, o, d)
+    study.check_plan(config)
+    tune, final = plan(config, "tune"), plan(config, "final")
+    # DiagGGN-MC: 30-point grid on 5 problems; exact on 4 (not All-CNN-C); baselines tuned
+    # only on the example's network (5 points each), fixed at DeepOBS's rates elsewhere.
+    assert len(tune) == 5 * 30 + 4 * 30 + 2 * 5
+    assert len(final) == (5 + 4 + 2 * 5) * 10
+    assert {r["config"]["seed"] for r in final} == set(range(42, 52))
+    assert not [
+        r
+        for r in tune + final
+        if r["out"].startswith("results/runs/cifar100_allcnnc/diag_ggn_exact")
     ]
-    assert len(tune) == 5 * (5 + 5 + 30 + 30)
-    final = [
-        r for p, o, d in study.combos(config, devices) for r in study.runs(config, "final", p, o, d)
-    ]
-    assert len(final) == 5 * 4 * 10
     outs = [r["out"] for r in tune + final]
     assert len(set(outs)) == len(outs)
-    first = study.runs(config, "tune", "mnist_cnn", "diag_ggn_mc", "cpu")[0]
+    for (problem, optimizer), lr in PAPER_RATES.items():
+        runs = study.runs(config, "final", problem, optimizer, "cpu")
+        assert {r["config"]["lr"] for r in runs} == {lr} and {r["protocol"] for r in runs} == {
+            "fixed"
+        }
+        assert study.runs(config, "tune", problem, optimizer, "cpu") == []
+        assert runs[0]["out"] == f"results/runs/{problem}/{optimizer}/lr={lr!r}/device=cpu/seed=42"
+        if optimizer == "sgd":
+            assert runs[0]["config"]["momentum"] == 0.9
+    for problem in ("mnist_logreg", "cifar10_3c3d"):
+        run = study.runs(config, "tune", problem, "diag_ggn_mc", "cpu")[0]
+        assert run["config"]["curvature_average"] == "mean"
+    example = study.runs(config, "tune", "mnist_cnn", "diag_ggn_mc", "cpu")[0]
+    assert example["config"]["curvature_average"] == "none"
     assert (
-        first["out"]
+        example["out"]
         == "results/runs/mnist_cnn/diag_ggn_mc/lr=0.0001/damping=0.0001/device=cpu/seed=0"
     )
-    assert first["config"]["lr"] == 1e-4 and first["config"]["damping"] == 1e-4
-    sgd = study.runs(config, "tune", "cifar10_3c3d", "sgd", "cpu")[0]
+    assert example["config"]["lr"] == 1e-4 and example["config"]["damping"] == 1e-4
+    sgd = study.runs(config, "tune", "mnist_cnn", "sgd", "cpu")[0]
     assert sgd["config"]["momentum"] == 0.9 and sgd["config"]["damping"] is None
     assert "damping" not in sgd["out"]
     best = study.runs(config, "final", "mnist_cnn", "adam", "cuda")[0]
-    assert best["out"].endswith("adam/best/device=cuda/seed=1") and best["config"]["lr"] is None
+    assert best["out"].endswith("adam/best/device=cuda/seed=42") and best["config"]["lr"] is None
+    assert best["protocol"] == "tuned"
+
+
+@pytest.mark.parametrize(
+    "edit,words",
+    [
+        (lambda o: o["sgd"].update(tune=False), "not tuned (tune: false) but its grid has 2"),
+        (lambda o: o["sgd"].update(problems=["mnist_cnn"]), "names problems the study does not"),
+        (lambda o: o["adam"].pop("lr"), "optimizers/adam on digits_cnn has no lr"),
+        (lambda o: o["diag_ggn_mc"].update(per_problem={"digits_cnn": {"tune": False}}),
+         "optimizers/diag_ggn_mc on digits_cnn is not tuned"),
+    ],
+)  # fmt: skip
+def test_inconsistent_plan_is_one_line(edit, words):
+    config = resolved("config/quick.yaml")
+    edit(config["optimizers"])
+    with pytest.raises(GGNBenchError) as err:
+        study.check_plan(config)
+    assert words in str(err.value) and "\n" not in str(err.value)
 
 
 @pytest.mark.parametrize("size", [1, 4, 7, 100])

@@ -47,13 +47,22 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def test_dry_run_of_the_paper_study_shows_the_full_grid():
+def test_dry_run_of_the_paper_study_shows_the_papers_protocol():
     done = snakemake("-n", "--quiet", "rules", "--config", "devices=[cpu]")
     assert done.returncode == 0, done.stderr
     counts = job_counts(done.stdout + done.stderr)
-    assert counts["tune"] == 5 * (5 + 5 + 30 + 30)  # chunk_size 1: one job per grid point
-    assert counts["final_seeds"] == 5 * 4 * 10
+    # chunk_size 1: one job per run. DiagGGN-MC's 30-point grid on 5 problems, exact's on 4
+    # (not All-CNN-C), the baselines' 5-point grids on the example's network only.
+    assert counts["tune"] == 5 * 30 + 4 * 30 + 2 * 5
+    assert counts["select_best"] == 5 + 4 + 2
+    assert counts["final_seeds"] == (5 + 4 + 2 * 5) * 10  # 10 seeds: 42-51
     assert counts["download"] == 4 and counts["seed_example_run"] == 2
+    jobs = snakemake("-n", "--config", "devices=[cpu]")
+    assert jobs.returncode == 0, jobs.stderr
+    text = jobs.stdout + jobs.stderr
+    assert "cifar100_allcnnc/diag_ggn_exact" not in text
+    assert "results/final/cifar100_allcnnc/sgd/device=cpu/chunk=9.json" in text
+    assert "results/tuning/cifar100_allcnnc/sgd" not in text  # the paper's rate, not tuned
 
 
 def test_dry_run_of_the_quick_study():

@@ -37,6 +37,7 @@ def _run_row(stage: str, entry: dict[str, Any]) -> dict[str, Any]:
     row = {"stage": stage, **{k: config.get(k) for k in ("problem", "optimizer", "device")}}
     row.update({k: config.get(k) for k in ("lr", "damping", "momentum", "seed")})
     row.update({"run": entry["out"], "status": entry["status"]})
+    row["protocol"] = entry.get("protocol", "tuning" if stage == "tune" else "tuned")
     if entry["status"] == "no_best":
         return row
     info = results.read_run_json(entry["out"])
@@ -104,7 +105,8 @@ def final_metrics(runs: pd.DataFrame) -> pd.DataFrame:
         runs: The runs table.
 
     Returns:
-        One row per (problem, optimizer, device, metric): n, median, q1, q3, mean,
+        One row per (problem, optimizer, device, metric): the protocol (``tuned`` or
+        ``fixed``) and the point (lr, damping) the seeds ran at, n, median, q1, q3, mean,
         95% bootstrap CI of the mean, and the number of diverged seeds.
     """
     final = runs[runs.stage == "final"]
@@ -117,6 +119,9 @@ def final_metrics(runs: pd.DataFrame) -> pd.DataFrame:
             rows.append(
                 {
                     **dict(zip(KEYS, key, strict=True)),
+                    "protocol": group.protocol.iloc[0] if "protocol" in group else None,
+                    "lr": group.lr.iloc[0] if "lr" in group else None,
+                    "damping": group.damping.iloc[0] if "damping" in group else None,
                     "metric": metric,
                     "n": len(values),
                     "diverged": int((group.status == "diverged").sum()),

@@ -5,6 +5,10 @@ stay thin and the run list is defined once. Paths encode parameters::
 
     <results>/runs/<problem>/<optimizer>/lr=<lr>[/damping=<d>]/device=<dev>/seed=<s>/
     <results>/runs/<problem>/<optimizer>/best/device=<dev>/seed=<s>/     (final seeds)
+
+An optimizer entry may run on some problems only (``problems``), override its values per
+problem (``per_problem``), and skip tuning (``tune: false``): its final seeds then run
+at its single grid point, as the paper ran its baselines at DeepOBS's learning rates.
 """
 
 from __future__ import annotations
@@ -62,20 +66,92 @@ def fmt(value: float) -> str:
     return repr(float(value))
 
 
-def hparam_grid(config: dict[str, Any], optimizer: str) -> list[dict[str, float]]:
-    """The tuning grid of one optimizer.
+#: Keys of an optimizer entry that shape the plan rather than set a hyperparameter.
+PLAN_KEYS = ("problems", "per_problem", "tune")
+
+
+def entry(config: dict[str, Any], problem: str, optimizer: str) -> dict[str, Any]:
+    """An optimizer's configuration on one problem, with its per-problem overrides.
 
     Args:
         config: Validated study configuration.
+        problem: Problem name.
+        optimizer: Optimizer name.
+
+    Returns:
+        The entry's values, overridden by ``per_problem[problem]``, plus ``tune``.
+    """
+    base = config["optimizers"][optimizer]
+    merged = {k: v for k, v in base.items() if k not in PLAN_KEYS}
+    merged["tune"] = base.get("tune", True)
+    merged.update(base.get("per_problem", {}).get(problem, {}))
+    return merged
+
+
+def tuned(config: dict[str, Any], problem: str, optimizer: str) -> bool:
+    """Whether an optimizer is tuned on a problem (False: it runs at a fixed point).
+
+    Args:
+        config: Validated study configuration.
+        problem: Problem name.
+        optimizer: Optimizer name.
+
+    Returns:
+        The entry's ``tune`` value.
+    """
+    return bool(entry(config, problem, optimizer)["tune"])
+
+
+def check_plan(config: dict[str, Any]) -> None:
+    """Check what the schema cannot: every grid is complete and fixed points are single.
+
+    Args:
+        config: Validated study configuration.
+
+    Raises:
+        GGNBenchError: Naming the optimizer, the problem and the fix.
+    """
+    for optimizer, base in config["optimizers"].items():
+        unknown = sorted(set(base.get("problems", [])) - set(config["problems"]))
+        extra = sorted(set(base.get("per_problem", {})) - set(config["problems"]))
+        if unknown or extra:
+            raise GGNBenchError(
+                f"optimizers/{optimizer} names problems the study does not run "
+                f"({unknown or extra}); add them under 'problems' or remove them"
+            )
+    for problem, optimizer in pairs(config):
+        values = entry(config, problem, optimizer)
+        where = f"optimizers/{optimizer} on {problem}"
+        needed = ["lr"] + (["damping"] if uses_damping(optimizer) else [])
+        missing = [k for k in needed if k not in values]
+        if missing:
+            raise GGNBenchError(
+                f"{where} has no {' or '.join(missing)}; give it in the entry or under "
+                f"per_problem/{problem}"
+            )
+        points = len(hparam_grid(config, problem, optimizer))
+        if not values["tune"] and points != 1:
+            raise GGNBenchError(
+                f"{where} is not tuned (tune: false) but its grid has {points} points; "
+                "give one value per hyperparameter, or set tune: true"
+            )
+
+
+def hparam_grid(config: dict[str, Any], problem: str, optimizer: str) -> list[dict[str, float]]:
+    """The grid of one optimizer on one problem.
+
+    Args:
+        config: Validated study configuration.
+        problem: Problem name.
         optimizer: Optimizer name.
 
     Returns:
         One dict per grid point with ``lr`` (and ``damping`` for DiagGGN).
     """
-    entry = config["optimizers"][optimizer]
+    entry_ = entry(config, problem, optimizer)
     if uses_damping(optimizer):
-        return [{"lr": lr, "damping": d} for lr in entry["lr"] for d in entry["damping"]]
-    return [{"lr": lr} for lr in entry["lr"]]
+        return [{"lr": lr, "damping": d} for lr in entry_["lr"] for d in entry_["damping"]]
+    return [{"lr": lr} for lr in entry_["lr"]]
 
 
 def hparam_dir(hparams: dict[str, float]) -> str:
@@ -134,7 +210,7 @@ def run_config(
         Keyword arguments for ``RunConfig``.
     """
     prob = config["problems"][problem]
-    opt = config["optimizers"][optimizer]
+    opt = entry(config, problem, optimizer)
     spec = get_spec(optimizer)
     fields: dict[str, Any] = {
         "problem": problem,
@@ -173,22 +249,34 @@ def runs(
         device: Device name.
 
     Returns:
-        Dicts with ``out`` (run folder) and ``config`` (run configuration).
+        Dicts with ``out`` (run folder) and ``config`` (run configuration); final runs
+        also say their ``protocol``: ``tuned`` (best grid point) or ``fixed`` (not tuned).
     """
     if stage == "tune":
+        if not tuned(config, problem, optimizer):
+            return []
         seed = config["tuning_seed"]
         return [
             {
                 "out": run_dir(config, problem, optimizer, hparam_dir(hp), device, seed),
                 "config": run_config(config, problem, optimizer, hp, device, seed),
             }
-            for hp in hparam_grid(config, optimizer)
+            for hp in hparam_grid(config, problem, optimizer)
         ]
     if stage == "final":
+        # A tuned optimizer's final seeds read their point from best.json; a fixed one's
+        # point is the plan's, and its folder says it.
+        fixed = (
+            None
+            if tuned(config, problem, optimizer)
+            else hparam_grid(config, problem, optimizer)[0]
+        )
+        hp_dir = "best" if fixed is None else hparam_dir(fixed)
         return [
             {
-                "out": run_dir(config, problem, optimizer, "best", device, seed),
-                "config": run_config(config, problem, optimizer, None, device, seed),
+                "out": run_dir(config, problem, optimizer, hp_dir, device, seed),
+                "config": run_config(config, problem, optimizer, fixed, device, seed),
+                "protocol": "tuned" if fixed is None else "fixed",
             }
             for seed in config["final_seeds"]
         ]
@@ -205,10 +293,10 @@ def n_chunks(config: dict[str, Any], stage: str, problem: str, optimizer: str) -
         optimizer: Optimizer name.
 
     Returns:
-        The number of chunks.
+        The number of chunks (0 for the tuning of an optimizer that is not tuned).
     """
     total = len(runs(config, stage, problem, optimizer, "cpu"))
-    return max(1, math.ceil(total / config["chunk_size"]))
+    return math.ceil(total / config["chunk_size"])
 
 
 def chunk(
@@ -265,6 +353,23 @@ def best_path(config: dict[str, Any], problem: str, optimizer: str, device: str)
     return f"{config['results']}/tuning/{problem}/{optimizer}/device={device}/best.json"
 
 
+def pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every (problem, optimizer) of the study: an optimizer runs on its ``problems``.
+
+    Args:
+        config: Validated study configuration.
+
+    Returns:
+        The pairs, in config order.
+    """
+    return [
+        (p, o)
+        for p in config["problems"]
+        for o, base in config["optimizers"].items()
+        if p in base.get("problems", config["problems"])
+    ]
+
+
 def combos(config: dict[str, Any], devices: list[str]) -> list[tuple[str, str, str]]:
     """Every (problem, optimizer, device) of the study.
 
@@ -275,7 +380,20 @@ def combos(config: dict[str, Any], devices: list[str]) -> list[tuple[str, str, s
     Returns:
         The triples, in config order.
     """
-    return [(p, o, d) for p in config["problems"] for o in config["optimizers"] for d in devices]
+    return [(p, o, d) for p, o in pairs(config) for d in devices]
+
+
+def tuned_combos(config: dict[str, Any], devices: list[str]) -> list[tuple[str, str, str]]:
+    """The (problem, optimizer, device) triples that are tuned (and have a ``best.json``).
+
+    Args:
+        config: Validated study configuration.
+        devices: Resolved devices.
+
+    Returns:
+        The triples, in config order.
+    """
+    return [(p, o, d) for p, o, d in combos(config, devices) if tuned(config, p, o)]
 
 
 def manifests(config: dict[str, Any], devices: list[str], stage: str) -> list[str]:

@@ -64,7 +64,7 @@ def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path 
         if choice is not None:
             config = apply_best(config, choice)
             if config is None:
-                entries.append({"out": item["out"], "config": item["config"], "status": "no_best"})
+                entries.append({**item, "status": "no_best"})
                 print(f"[{i}/{len(planned)}] {item['out']}: every grid point diverged; skipped")
                 continue
         label = f"[{i}/{len(planned)}] {item['out']}"
@@ -76,6 +76,6 @@ def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path 
             run_config = RunConfig(**config)
             status = runner.train_to_folder(run_config, item["out"], overwrite=True)["status"]
             print(f"{label}: {status}", flush=True)
-        entries.append({"out": item["out"], "config": config, "status": status})
+        entries.append({**item, "config": config, "status": status})
     results.atomic_write_json(manifest, {"runs": entries})
     sys.stdout.flush()
