@@ -30,6 +30,40 @@ def make_mnist_root(
     return write_mnist(root, folder=folder, n_train=n_train, n_test=n_test)
 
 
+def make_cifar10_root(root: Path, n_per_batch: int = 20, n_test: int = 30) -> Path:
+    """Write a small CIFAR-10 in its pickled batch format, read by torchvision's class.
+
+    torchvision checks the published MD5 sums of the batch files; the tests that use
+    this data set disable that check (``cifar_without_checksums``).
+    """
+    import pickle
+
+    import numpy as np
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for name in names:
+        n = n_test if name == "test_batch" else n_per_batch
+        batch = {
+            "data": rng.integers(0, 256, size=(n, 3 * 32 * 32), dtype=np.uint8),
+            "labels": rng.integers(0, 10, size=n).tolist(),
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    meta = {"label_names": [f"class{i}" for i in range(10)]}
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
+    return root
+
+
+@pytest.fixture
+def cifar_without_checksums(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let torchvision's CIFAR classes read test-written batches (no published MD5)."""
+    from torchvision.datasets import cifar
+
+    monkeypatch.setattr(cifar, "check_integrity", lambda *args, **kwargs: True)
+
+
 @pytest.fixture
 def mnist_root(tmp_path: Path) -> Path:
     """A data root with a small MNIST (700 train, 200 test images)."""

@@ -4,7 +4,7 @@ import torch
 from ggnbench import data
 from ggnbench.errors import GGNBenchError
 from ggnbench.problems import get_problem, make_loaders
-from tests.conftest import make_mnist_root
+from tests.conftest import make_cifar10_root, make_mnist_root
 
 
 def test_idx_fixture_is_read_by_torchvision(mnist_root):
@@ -72,3 +72,63 @@ def test_digits_splits_are_disjoint_and_cover_all(tmp_path):
 def test_unknown_dataset_is_refused(tmp_path):
     with pytest.raises(GGNBenchError, match="unknown dataset 'svhn'"):
         data.load_split("svhn", tmp_path, train=True, transform=None)
+
+
+def test_deepobs_cifar_pipeline(tmp_path, cifar_without_checksums):
+    from torchvision import transforms
+
+    root = make_cifar10_root(tmp_path, n_per_batch=20, n_test=30)  # 100 training images
+    problem = get_problem("cifar10_3c3d")
+    loaders = make_loaders(problem, root, batch_size=32, download=False)
+    # 20 of the 100 held out for validation (DeepOBS: 10,000 of 50,000); the last partial
+    # batch of the 80 left is dropped: 2 steps a pass, not 3.
+    assert len(loaders.valid.dataset) == 20 and len(loaders.train.dataset) == 80
+    assert len(loaders.train) == 2 and loaders.train.drop_last
+    steps = loaders.train.dataset.dataset.transform.transforms
+    assert [type(t) for t in steps] == [
+        transforms.Pad, transforms.RandomCrop, transforms.RandomHorizontalFlip,
+        transforms.ColorJitter, transforms.ToTensor, transforms.Normalize,
+    ]  # fmt: skip
+    pad, crop, _, jitter, _, norm = steps
+    assert pad.padding == 2 and crop.size == (32, 32)
+    assert jitter.brightness == (1 - 63 / 255, 1 + 63 / 255)
+    assert jitter.saturation == (0.5, 1.5) and jitter.contrast == (0.2, 1.8)
+    assert norm.mean == (0.49139968, 0.48215841, 0.44653091)
+    # validation, test and train-eval images are not augmented
+    for split in (loaders.valid, loaders.test, loaders.train_eval):
+        dataset = getattr(split.dataset, "dataset", split.dataset)  # a Subset or the split
+        plain = dataset.transform.transforms
+        assert [type(t) for t in plain] == [transforms.ToTensor, transforms.Normalize]
+    x, _ = next(iter(loaders.train))
+    assert x.shape == (32, 3, 32, 32)
+
+
+def test_train_eval_is_a_fixed_subset_of_the_training_examples(tmp_path):
+    root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
+    problem = get_problem("fmnist_2c2d")
+    subsets = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        loaders = make_loaders(problem, root, download=False)
+        train_idx = set(loaders.train.dataset.indices)
+        subsets.append(loaders.train_eval.dataset.indices)
+        assert set(subsets[-1]) <= train_idx  # training examples only
+        assert len(subsets[-1]) == 500  # min(10,000, the training set)
+    assert subsets[0] == subsets[1]
+
+
+def test_holdout_per_seed_differs_between_seeds(tmp_path):
+    root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
+    problem = get_problem("fmnist_2c2d")
+
+    def valid(seed):
+        return make_loaders(problem, root, download=False, holdout_seed=seed).valid.dataset.indices
+
+    assert valid(42) != valid(43) and valid(42) == valid(42)
+    assert len(valid(42)) == 100
+    assert make_loaders(problem, root, download=False).valid.dataset.indices == valid(0)
+
+
+def test_example_keeps_the_last_partial_batch(mnist_root):
+    loaders = make_loaders(get_problem("mnist_cnn"), mnist_root, download=False)
+    assert len(loaders.train) == 6 and not loaders.train.drop_last  # 700 = 5 x 128 + 60

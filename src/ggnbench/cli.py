@@ -25,6 +25,15 @@ def _float(text: str) -> float:
     return value
 
 
+def _eval_every(text: str) -> int | str:
+    if text == "epoch":
+        return text
+    try:
+        return int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer or 'epoch'") from err
+
+
 def _progress(desc: str) -> tuple[Callable[[int, int, float], None], Callable[[], None]]:
     """A tqdm bar on a terminal, else a plain log line every tenth of the run."""
     if sys.stderr.isatty():
@@ -69,6 +78,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         eval_every=args.eval_every,
         eval_batch_size=args.eval_batch_size,
         keep_grad=args.keep_grad,
+        holdout=args.holdout,
         data_root=str(args.data_root),
         download=not args.no_download,
         threads=args.threads,
@@ -131,7 +141,16 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     length.add_argument("--epochs", type=int, help="number of passes over the training set")
     p.add_argument("--batch-size", type=int, help="training batch size; default: the problem's")
     p.add_argument(
-        "--eval-every", type=int, default=50, help="validate and test every K steps (50; 0: end)"
+        "--eval-every",
+        type=_eval_every,
+        default=50,
+        help="evaluate every K steps (50; 0: only at the end; 'epoch': once a pass)",
+    )
+    p.add_argument(
+        "--holdout",
+        choices=["fixed", "per_seed"],
+        default="fixed",
+        help="validation holdout: the problem's fixed one, or drawn with the seed (DeepOBS)",
     )
     p.add_argument("--eval-batch-size", type=int, default=1000, help="evaluation batch size")
     p.add_argument(

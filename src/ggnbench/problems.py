@@ -33,7 +33,11 @@ class Problem:
         holdout: Split the validation set is drawn from, ``"train"`` or ``"test"``.
         valid_fraction: Fraction of that split held out for validation.
         normalize: Per-channel (mean, std), or None for inputs in [0, 1].
-        augment: Random crop and flip on training images.
+        augment: DeepOBS's CIFAR augmentation on training images (pad 2, random 32x32
+            crop, horizontal flip, colour jitter).
+        drop_last: Drop the last partial training batch of each pass, as DeepOBS does.
+        train_eval_size: Size of the fixed subset of training examples evaluated in eval
+            mode (DeepOBS's train-eval set, the paper's "train" curves); 0 for none.
     """
 
     name: str
@@ -47,6 +51,8 @@ class Problem:
     valid_fraction: float = 1 / 6
     normalize: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     augment: bool = False
+    drop_last: bool = True
+    train_eval_size: int = 10_000
 
     def loss_fn(self) -> nn.Module:
         """The loss: mean cross-entropy over the batch.
@@ -75,17 +81,19 @@ class Problem:
         ]
 
 
-_CIFAR10_NORM = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
-_CIFAR100_NORM = ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762))
+# DeepOBS's normalization constants (its PyTorch CIFAR data sets).
+_CIFAR10_NORM = ((0.49139968, 0.48215841, 0.44653091), (0.24703223, 0.24348513, 0.26158784))
+_CIFAR100_NORM = ((0.50707516, 0.48654887, 0.44091784), (0.26733429, 0.25643846, 0.27615047))
 
 PROBLEMS: dict[str, Problem] = {
     p.name: p
     for p in [
         # BackPACK's DiagGGN example: full training split (as the example trains on
-        # it), validation held out from the test split.
+        # it, keeping the last partial batch), validation held out from the test split.
         Problem(
             "mnist_cnn", "mnist", models.mnist_cnn, 128, (1, 28, 28), 10,
             holdout="test", valid_fraction=0.5, normalize=((0.1307,), (0.3081,)),
+            drop_last=False,
         ),
         Problem("mnist_logreg", "mnist", models.logreg, 128, (1, 28, 28), 10),
         Problem("fmnist_2c2d", "fmnist", models.net_2c2d, 128, (1, 28, 28), 10),
@@ -121,11 +129,12 @@ def get_problem(name: str) -> Problem:
 
 @dataclass
 class Loaders:
-    """Training, validation and test loaders of one problem."""
+    """Training, validation, test and train-eval loaders of one problem."""
 
     train: DataLoader
     valid: DataLoader
     test: DataLoader
+    train_eval: DataLoader
 
 
 def _transform(problem: Problem, train: bool) -> Callable:
@@ -133,40 +142,52 @@ def _transform(problem: Problem, train: bool) -> Callable:
 
     steps: list[Callable] = []
     if train and problem.augment:
-        steps += [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()]
+        steps += [
+            transforms.Pad(padding=2),
+            transforms.RandomCrop(size=(32, 32)),
+            transforms.RandomHorizontalFlip(),
+            transforms.ColorJitter(brightness=63.0 / 255.0, saturation=(0.5, 1.5),
+                                   contrast=(0.2, 1.8)),
+        ]  # fmt: skip
     steps.append(transforms.ToTensor())
     if problem.normalize is not None:
         steps.append(transforms.Normalize(*problem.normalize))
     return transforms.Compose(steps)
 
 
-def _holdout_split(n: int, fraction: float) -> tuple[list[int], list[int]]:
-    """Indices (kept, held out) of a fixed random permutation of ``range(n)``."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(HOLDOUT_SEED)).tolist()
+def _holdout_split(
+    n: int, fraction: float, seed: int = HOLDOUT_SEED
+) -> tuple[list[int], list[int]]:
+    """Indices (kept, held out) of a seeded random permutation of ``range(n)``."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     n_hold = round(n * fraction)
     return sorted(perm[n_hold:]), sorted(perm[:n_hold])
 
 
 def datasets_for(
-    problem: Problem, data_root: str | Path, download: bool = True
-) -> tuple[Dataset, Dataset, Dataset]:
-    """Training, validation and test datasets of a problem.
+    problem: Problem, data_root: str | Path, download: bool = True, holdout_seed: int | None = None
+) -> tuple[Dataset, Dataset, Dataset, Dataset]:
+    """Training, validation, test and train-eval datasets of a problem.
 
     Args:
         problem: The problem.
         data_root: Data root folder.
         download: Whether missing torchvision data may be downloaded.
+        holdout_seed: Seed of the validation holdout; None takes the problem's fixed one.
 
     Returns:
-        ``(train, valid, test)`` datasets.
+        ``(train, valid, test, train_eval)`` datasets. ``train_eval`` is a fixed subset of
+        the training examples without augmentation (empty when ``train_eval_size`` is 0).
     """
+    seed = HOLDOUT_SEED if holdout_seed is None else holdout_seed
     if problem.dataset == "digits":
         full = data.digits_dataset(data_root)
         rest, test_idx = _holdout_split(len(full), problem.valid_fraction)
-        train_pos, valid_pos = _holdout_split(len(rest), problem.valid_fraction)
+        train_pos, valid_pos = _holdout_split(len(rest), problem.valid_fraction, seed)
         train_idx = [rest[i] for i in train_pos]
         valid_idx = [rest[i] for i in valid_pos]
-        return Subset(full, train_idx), Subset(full, valid_idx), Subset(full, test_idx)
+        train = Subset(full, train_idx)
+        return train, Subset(full, valid_idx), Subset(full, test_idx), _train_eval(problem, train)
 
     def load(train: bool, augment: bool) -> Dataset:
         return data.load_split(
@@ -175,13 +196,29 @@ def datasets_for(
 
     if problem.holdout == "test":
         train = load(True, True)
+        plain = load(True, False) if problem.augment else train
         test_full = load(False, False)
-        test_idx, valid_idx = _holdout_split(len(test_full), problem.valid_fraction)
-        return train, Subset(test_full, valid_idx), Subset(test_full, test_idx)
+        test_idx, valid_idx = _holdout_split(len(test_full), problem.valid_fraction, seed)
+        train_eval = _train_eval(problem, Subset(plain, range(len(plain))))
+        return train, Subset(test_full, valid_idx), Subset(test_full, test_idx), train_eval
     train_aug = load(True, True)
     train_plain = load(True, False) if problem.augment else train_aug
-    train_idx, valid_idx = _holdout_split(len(train_aug), problem.valid_fraction)
-    return Subset(train_aug, train_idx), Subset(train_plain, valid_idx), load(False, False)
+    train_idx, valid_idx = _holdout_split(len(train_aug), problem.valid_fraction, seed)
+    train_eval = _train_eval(problem, Subset(train_plain, train_idx))
+    return (
+        Subset(train_aug, train_idx),
+        Subset(train_plain, valid_idx),
+        load(False, False),
+        train_eval,
+    )
+
+
+def _train_eval(problem: Problem, train: Subset) -> Dataset:
+    """A fixed subset of the (unaugmented) training examples, independent of the run seed."""
+    size = min(problem.train_eval_size, len(train))
+    gen = torch.Generator().manual_seed(HOLDOUT_SEED)
+    picked = sorted(torch.randperm(len(train), generator=gen)[:size].tolist())
+    return Subset(train.dataset, [train.indices[i] for i in picked])
 
 
 def make_loaders(
@@ -190,31 +227,35 @@ def make_loaders(
     batch_size: int | None = None,
     eval_batch_size: int = 1000,
     download: bool = True,
+    holdout_seed: int | None = None,
 ) -> Loaders:
     """Build the loaders of a problem.
 
     The training loader shuffles with torch's global RNG, exactly as BackPACK's
-    example does, so a seed set before this call fixes the batch order. The
-    evaluation loaders use a private generator and never touch the global RNG.
+    example does, so a seed set before this call fixes the batch order; it drops the
+    last partial batch where the problem says so (DeepOBS). The evaluation loaders use
+    a private generator and never touch the global RNG.
 
     Args:
         problem: The problem.
         data_root: Data root folder.
         batch_size: Training batch size; the problem's default if None.
-        eval_batch_size: Batch size for validation and test passes.
+        eval_batch_size: Batch size for validation, test and train-eval passes.
         download: Whether missing torchvision data may be downloaded.
+        holdout_seed: Seed of the validation holdout; None takes the problem's fixed one.
 
     Returns:
         The loaders.
     """
-    train, valid, test = datasets_for(problem, data_root, download)
+    train, valid, test, train_eval = datasets_for(problem, data_root, download, holdout_seed)
     bs = batch_size or problem.batch_size
 
     def eval_loader(ds: Dataset) -> DataLoader:
         return DataLoader(ds, batch_size=eval_batch_size, generator=torch.Generator())
 
     return Loaders(
-        train=DataLoader(train, batch_size=bs, shuffle=True),
+        train=DataLoader(train, batch_size=bs, shuffle=True, drop_last=problem.drop_last),
         valid=eval_loader(valid),
         test=eval_loader(test),
+        train_eval=eval_loader(train_eval),
     )

@@ -229,6 +229,7 @@ def run_config(
         "eval_every": prob["eval_every"],
         "eval_batch_size": config["eval_batch_size"],
         "keep_grad": False,
+        "holdout": config.get("holdout", "fixed"),
         "data_root": config["data_root"],
         "download": config["download"],
         "threads": config["threads"],

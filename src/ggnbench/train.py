@@ -31,6 +31,9 @@ from ggnbench.problems import get_problem, make_loaders
 # BackPACK's hooks on the first layer fire although inputs need no gradient; harmless.
 warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
 
+#: Validation holdouts: the problem's fixed permutation, or one drawn with the run's seed.
+HOLDOUTS = ("fixed", "per_seed")
+
 #: Progress callback: (steps done, steps total, last minibatch loss).
 Progress = Callable[[int, int, float], None]
 
@@ -54,9 +57,12 @@ class RunConfig:
         steps: Number of optimizer steps (exclusive with ``epochs``).
         epochs: Number of passes over the training set.
         batch_size: Training batch size; None takes the problem's default.
-        eval_every: Evaluate validation and test sets every this many steps (0: only at the end).
+        eval_every: Evaluate every this many steps (0: only at the end; ``"epoch"``: once
+            per pass over the training set, as DeepOBS does).
         eval_batch_size: Batch size of evaluation passes.
         keep_grad: Never zero gradients (the published example's behaviour).
+        holdout: ``fixed`` validation holdout (the problem's own permutation) or
+            ``per_seed`` (drawn with the run's seed, as DeepOBS does).
         data_root: Data root folder.
         download: Whether missing data may be downloaded.
         threads: torch intra-op threads; None leaves torch's default.
@@ -75,9 +81,10 @@ class RunConfig:
     steps: int | None = None
     epochs: int | None = None
     batch_size: int | None = None
-    eval_every: int = 50
+    eval_every: int | str = 50
     eval_batch_size: int = 1000
     keep_grad: bool = False
+    holdout: str = "fixed"
     data_root: str = "data"
     download: bool = True
     threads: int | None = None
@@ -109,8 +116,12 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise GGNBenchError(f"{name} must be a positive integer, got {value!r}")
-        if self.eval_every < 0:
-            raise GGNBenchError(f"eval_every must be >= 0, got {self.eval_every!r}")
+        if self.eval_every != "epoch" and (
+            not isinstance(self.eval_every, int) or self.eval_every < 0
+        ):
+            raise GGNBenchError(f"eval_every must be 'epoch' or >= 0, got {self.eval_every!r}")
+        if self.holdout not in HOLDOUTS:
+            raise GGNBenchError(f"unknown holdout {self.holdout!r}; use one of {list(HOLDOUTS)}")
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a plain dictionary.
@@ -210,7 +221,12 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
 
     torch.manual_seed(cfg.seed)
     loaders = make_loaders(
-        problem, cfg.data_root, cfg.batch_size, cfg.eval_batch_size, cfg.download
+        problem,
+        cfg.data_root,
+        cfg.batch_size,
+        cfg.eval_batch_size,
+        cfg.download,
+        holdout_seed=cfg.seed if cfg.holdout == "per_seed" else None,
     )
     model = problem.model_fn().to(device)
     loss_fn = problem.loss_fn().to(device)
@@ -240,6 +256,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             f"of {cfg.problem!r}; use --batch-size {n_train} or less"
         )
     total = cfg.steps if cfg.steps is not None else cfg.epochs * len(loaders.train)
+    eval_every = len(loaders.train) if cfg.eval_every == "epoch" else cfg.eval_every
     result = RunResult()
     result.resolved = {
         "device": str(device),
@@ -249,6 +266,9 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         "train_size": len(loaders.train.dataset),
         "valid_size": len(loaders.valid.dataset),
         "test_size": len(loaders.test.dataset),
+        "train_eval_size": len(loaders.train_eval.dataset),
+        "steps_per_epoch": len(loaders.train),
+        "eval_every": eval_every,
         "optimizer": {k: v for k, v in optimizer.defaults.items() if _is_json_scalar(v)},
     }
     if device.type == "cuda":
@@ -260,7 +280,10 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     wall_start = time.perf_counter()
 
     def log_eval(step: int) -> None:
-        for split, loader in (("valid", loaders.valid), ("test", loaders.test)):
+        splits = [("valid", loaders.valid), ("test", loaders.test)]
+        if len(loaders.train_eval.dataset):
+            splits.append(("train_eval", loaders.train_eval))
+        for split, loader in splits:
             loss, acc = evaluate(model, loss_fn, loader, device)
             result.records.append(
                 {"step": step, "split": split, "loss": loss, "accuracy": acc, "time_s": train_time}
@@ -269,7 +292,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             if not math.isfinite(loss) and result.status == "ok":
                 result.status, result.diverged_at = "diverged", step
 
-    if cfg.eval_every:
+    if eval_every:
         log_eval(0)
     model.train()
     step = 0
@@ -317,7 +340,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             step += 1
             if progress is not None:
                 progress(step, total, loss_value)
-            if cfg.eval_every and step % cfg.eval_every == 0 and step < total:
+            if eval_every and step % eval_every == 0 and step < total:
                 log_eval(step)
                 if result.status != "ok":
                     break
@@ -339,7 +362,7 @@ def _summary(
         return [r for r in result.records if r["split"] == split]
 
     summary: dict[str, Any] = {"steps_done": len(step_times)}
-    for split in ("valid", "test"):
+    for split in ("valid", "test", "train_eval"):
         rows = split_rows(split)
         if rows:
             best = max(rows, key=lambda r: r["accuracy"])
