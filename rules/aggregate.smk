@@ -60,6 +60,52 @@ rule figures_study:
         f"{GGNBENCH} figures --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
 
 
+rule paper_tables:
+    input:
+        f"{RESULTS}/tables/final_metrics.csv",
+        f"{RESULTS}/tables/curves.csv",
+        f"{RESULTS}/tables/runs.csv",
+    output:
+        report(
+            f"{RESULTS}/tables/paper_comparison.csv",
+            caption="report/table_paper_comparison.rst",
+            category="The paper",
+        ),
+        f"{RESULTS}/tables/paper_comparison.md",
+        f"{RESULTS}/tables/paper_comparison.tex",
+        f"{RESULTS}/tables/paper_curves.csv",
+    log:
+        f"{RESULTS}/logs/paper/tables.log",
+    params:
+        tables=lambda w, input: str(Path(input[0]).parent),
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
+    shell:
+        f"{GGNBENCH} paper-tables --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
+
+
+rule paper_figures:
+    input:
+        f"{RESULTS}/tables/paper_curves.csv",
+    output:
+        report(
+            f"{RESULTS}/figures/paper_curves.png",
+            caption="report/paper_curves.rst",
+            category="The paper",
+        ),
+        f"{RESULTS}/figures/paper_curves.pdf",
+    log:
+        f"{RESULTS}/logs/paper/figures.log",
+    params:
+        tables=lambda w, input: str(Path(input[0]).parent),
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
+    shell:
+        f"{GGNBENCH} figures --paper --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
+
+
 rule seed_example_table:
     input:
         expand(f"{RESULTS}/seed_example/{{variant}}/run.json", variant=SEED_EXAMPLE["variants"]),

@@ -103,11 +103,13 @@ def final_targets():
 
 
 def table_targets():
-    return [f"{RESULTS}/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "tex")]
+    names = [*TABLES, "paper_comparison"]
+    return [f"{RESULTS}/tables/{name}.{ext}" for name in names for ext in ("csv", "md", "tex")]
 
 
 def figure_targets():
-    return [f"{RESULTS}/figures/{name}.{fmt}" for name in FIGURES for fmt in ("png", "pdf")]
+    names = [*FIGURES, "paper_curves"]
+    return [f"{RESULTS}/figures/{name}.{fmt}" for name in names for fmt in ("png", "pdf")]
 
 
 def seed_example_targets():

@@ -50,6 +50,7 @@ def _run_row(stage: str, entry: dict[str, Any]) -> dict[str, Any]:
         )
     row["status"] = info["status"]
     row["diverged_at"] = info.get("diverged_at")
+    row["steps_per_epoch"] = info.get("resolved", {}).get("steps_per_epoch")
     row.update({k: info["summary"].get(k) for k in SUMMARY_FIELDS})
     return row
 

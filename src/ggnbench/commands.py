@@ -81,6 +81,25 @@ def cmd_seed_example_table(args: argparse.Namespace) -> None:
     print(table.to_string(index=False))
 
 
+def cmd_paper_tables(args: argparse.Namespace) -> None:
+    """Run ``ggnbench paper-tables``."""
+    import pandas as pd
+
+    from ggnbench import paper
+    from ggnbench.results import atomic_write_text
+    from ggnbench.tables import write_table
+
+    tables = Path(args.tables)
+    final = pd.read_csv(tables / "final_metrics.csv")
+    curves = paper.comparison_curves(
+        pd.read_csv(tables / "curves.csv"), pd.read_csv(tables / "runs.csv")
+    )
+    comparison = paper.comparison(final)
+    write_table(comparison, args.out, "paper_comparison")
+    atomic_write_text(Path(args.out) / "paper_curves.csv", curves.to_csv(index=False))
+    print(f"{len(comparison)} rows beside the paper's numbers -> {args.out}")
+
+
 def cmd_bench_tables(args: argparse.Namespace) -> None:
     """Run ``ggnbench bench-tables``."""
     from ggnbench import benchagg
@@ -103,7 +122,12 @@ def cmd_figures(args: argparse.Namespace) -> None:
     """Run ``ggnbench figures``."""
     from ggnbench import figures
 
-    figure_set = "seed_example" if args.seed_example else "bench" if args.bench else "study"
+    figure_set = (
+        "seed_example" if args.seed_example
+        else "bench" if args.bench
+        else "paper" if args.paper
+        else "study"
+    )  # fmt: skip
     paths = figures.draw(figure_set, args.tables, args.out)
     print(f"wrote {len(paths)} figure files into {args.out}")
 
@@ -201,7 +225,20 @@ def add_all(sub: argparse._SubParsersAction) -> None:
         "--seed-example", action="store_true", help="draw only the reference example's figure"
     )
     which.add_argument("--bench", action="store_true", help="draw only the benchmark's figures")
+    which.add_argument(
+        "--paper", action="store_true", help="draw only the comparison with the paper's curves"
+    )
     p.set_defaults(func=cmd_figures)
+
+    p = sub.add_parser(
+        "paper-tables",
+        help="our final accuracies and curves beside the paper's published ones",
+        description="Read final_metrics, curves and runs from TABLES and write "
+        "paper_comparison (csv, md, tex) and paper_curves.csv into OUT.",
+    )
+    p.add_argument("--tables", type=Path, required=True, help="tables folder (input)")
+    p.add_argument("--out", type=Path, required=True, help="tables folder (output)")
+    p.set_defaults(func=cmd_paper_tables)
 
     p = sub.add_parser(
         "bench-tables",

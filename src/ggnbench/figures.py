@@ -273,6 +273,59 @@ def memory_bars(table: pd.DataFrame) -> plt.Figure:
     return grid.figure
 
 
+#: The paper's curve metrics, in panel order, with their axis labels.
+PAPER_PANELS = {
+    "test_accuracies": "test accuracy",
+    "test_losses": "test loss",
+    "train_accuracies": "train-eval accuracy",
+    "train_losses": "train-eval loss",
+}
+
+
+def paper_curves(curves: pd.DataFrame) -> plt.Figure:
+    """Ours against the paper's curves: medians with quartile bands, the paper's dashed.
+
+    Args:
+        curves: The ``paper_curves`` table.
+
+    Returns:
+        Rows: problems (ours on each device); columns: test and train-eval accuracy and loss.
+    """
+    if curves.empty:
+        return _empty("no problem and optimizer of the paper among the final runs")
+    problems = list(dict.fromkeys(curves.problem))
+    metrics = [m for m in PAPER_PANELS if m in set(curves.metric)]
+    palette = dict(
+        zip(sorted(set(curves.optimizer)), sns.color_palette("colorblind"), strict=False)
+    )
+    fig, axes = plt.subplots(
+        len(problems), len(metrics), figsize=(3.6 * len(metrics), 2.9 * len(problems)),
+        squeeze=False,
+    )  # fmt: skip
+    for i, problem in enumerate(problems):
+        for j, metric in enumerate(metrics):
+            ax = axes[i][j]
+            panel = curves[(curves.problem == problem) & (curves.metric == metric)]
+            for (source, optimizer, device), rows in panel.groupby(
+                ["source", "optimizer", "device"]
+            ):
+                rows = rows.sort_values("epoch")
+                paper_line = source == "paper"
+                color = palette[optimizer]
+                label = f"{optimizer} (paper)" if paper_line else f"{optimizer} ({device})"
+                ax.plot(rows.epoch, rows["median"], color=color, label=label,
+                        linestyle="--" if paper_line else "-")  # fmt: skip
+                ax.fill_between(rows.epoch, rows.q1, rows.q3, color=color,
+                                alpha=0.08 if paper_line else 0.2)  # fmt: skip
+            ax.set_title(f"{problem} | {PAPER_PANELS[metric]}", fontsize=9)
+            ax.set_xlabel("epoch")
+            if j == len(metrics) - 1:
+                ax.legend(fontsize=7)
+    fig.suptitle("ours (solid) vs the paper (dashed): median and quartiles over seeds")
+    fig.tight_layout()
+    return fig
+
+
 #: Figure name -> (drawing function, tables it reads), per figure set.
 FIGURE_SETS: dict[str, dict[str, tuple[Callable[..., plt.Figure], tuple[str, ...]]]] = {
     "study": {
@@ -282,6 +335,7 @@ FIGURE_SETS: dict[str, dict[str, tuple[Callable[..., plt.Figure], tuple[str, ...
         "time_per_step": (time_per_step, ("runs",)),
     },
     "seed_example": {"seed_example": (seed_example, ("seed_example_trace", "seed_example"))},
+    "paper": {"paper_curves": (paper_curves, ("paper_curves",))},
     "bench": {
         "bench_overhead": (overhead_bars, ("bench_overhead",)),
         "bench_overhead_vs_batch": (overhead_vs_batch, ("bench_overhead",)),

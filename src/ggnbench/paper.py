@@ -1,0 +1,206 @@
+"""The paper's published numbers beside ours: its curves, final accuracies and best settings.
+
+The numbers live in ``reference/paper/`` (see its README for their sources). This module
+reads them and lines ours up with them; it never changes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: The folder of the paper's numbers, and how tables name it.
+REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "paper"
+SOURCE = "reference/paper (Dangel, Kunstner & Hennig, ICLR 2020)"
+
+#: ggnbench's optimizer names and the paper's labels for the same methods.
+LABELS = {
+    "diag_ggn_exact": "DiagGGN",
+    "diag_ggn_mc": "DiagGGN-MC",
+    "sgd": "Momentum",
+    "adam": "Adam",
+}
+
+#: Our splits and quantities behind each of the paper's curve metrics.
+METRICS = {
+    "test_accuracies": ("test", "accuracy"),
+    "test_losses": ("test", "loss"),
+    "train_accuracies": ("train_eval", "accuracy"),
+    "train_losses": ("train_eval", "loss"),
+}
+
+#: The paper's overhead benchmark runs (the main figure's, not the additional ones).
+BENCH_SOURCES = ("benchmark_cifar10.pk", "benchmark_cifar100.pk")
+
+
+def curves() -> pd.DataFrame:
+    """The paper's learning curves.
+
+    Returns:
+        ``problem, metric, optimizer, epoch, median, q1, q3``.
+    """
+    return pd.read_csv(REFERENCE / "curves.csv")
+
+
+def best_settings() -> pd.DataFrame:
+    """The paper's best hyperparameters.
+
+    Returns:
+        ``problem, optimizer, lr, damping, momentum, interior_of_grid``.
+    """
+    return pd.read_csv(REFERENCE / "best_hyperparameters.csv")
+
+
+def bench_ratios() -> pd.DataFrame:
+    """The paper's median overhead ratios (extension time over plain gradient time).
+
+    Returns:
+        ``network, extension, batch_size, paper_ratio``.
+    """
+    frame = pd.read_csv(REFERENCE / "bench_medians.csv")
+    frame = frame[frame.source_file.isin(BENCH_SOURCES)]
+    return frame.rename(columns={"ratio_median": "paper_ratio"})[
+        ["network", "extension", "batch_size", "paper_ratio"]
+    ]
+
+
+def final_accuracy() -> pd.DataFrame:
+    """The paper's final test accuracy (last epoch) per problem and optimizer.
+
+    Returns:
+        ``problem, optimizer (paper label), epochs, median, q1, q3``.
+    """
+    test = curves()
+    test = test[test.metric == "test_accuracies"]
+    last = test.loc[test.groupby(["problem", "optimizer"]).epoch.idxmax()]
+    return last.rename(columns={"epoch": "epochs"}).drop(columns="metric").reset_index(drop=True)
+
+
+def our_curves(curves_table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Our final-seed curves per epoch, reduced to median and quartiles over seeds.
+
+    Args:
+        curves_table: The ``curves`` table (every logged row of every final run).
+        runs: The ``runs`` table (for each run's steps per epoch).
+
+    Returns:
+        ``problem, optimizer (paper label), device, metric, epoch, median, q1, q3, seeds``
+        for the problems and optimizers the paper has.
+    """
+    keys = ["problem", "optimizer", "device", "seed"]
+    final = runs[runs.stage == "final"][[*keys, "steps_per_epoch"]]
+    data = curves_table.merge(final, on=keys, how="inner")
+    data = data[data.optimizer.isin(list(LABELS)) & data.problem.isin(set(curves().problem))]
+    rows = []
+    for metric, (split, quantity) in METRICS.items():
+        part = data[data.split == split]
+        if part.empty:
+            continue
+        part = part.assign(epoch=part.step / part.steps_per_epoch, value=part[quantity])
+        grouped = part.groupby(["problem", "optimizer", "device", "epoch"]).value
+        stats = grouped.agg(
+            median="median",
+            q1=lambda v: v.quantile(0.25),
+            q3=lambda v: v.quantile(0.75),
+            seeds="size",
+        ).reset_index()
+        rows.append(stats.assign(metric=metric))
+    columns = ["problem", "optimizer", "device", "metric", "epoch", "median", "q1", "q3", "seeds"]
+    if not rows:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(rows, ignore_index=True)
+    out["optimizer"] = out.optimizer.map(LABELS)
+    return out[columns]
+
+
+def comparison_curves(curves_table: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Ours and the paper's curves in one table, for the problems and optimizers both have.
+
+    Args:
+        curves_table: The ``curves`` table.
+        runs: The ``runs`` table.
+
+    Returns:
+        ``source (ours|paper), problem, optimizer, device, metric, epoch, median, q1, q3``.
+    """
+    ours = our_curves(curves_table, runs).assign(source="ours")
+    pairs = set(zip(ours.problem, ours.optimizer, strict=True))
+    theirs = curves()
+    theirs = theirs[
+        [(p, o) in pairs for p, o in zip(theirs.problem, theirs.optimizer, strict=True)]
+    ]
+    theirs = theirs.assign(source="paper", device="gpu", seeds=10)
+    columns = ["source", "problem", "optimizer", "device", "metric", "epoch", "median", "q1", "q3"]
+    return pd.concat([ours[columns], theirs[columns]], ignore_index=True)
+
+
+def _verdict(ours: float, q1: float, q3: float, paper: float, p1: float, p3: float) -> str:
+    if any(np.isnan(v) for v in (ours, paper)):
+        return "missing"
+    if p1 <= ours <= p3 or q1 <= paper <= q3:
+        return "agrees"
+    return "higher" if ours > paper else "lower"
+
+
+def comparison(final_metrics: pd.DataFrame) -> pd.DataFrame:
+    """Final test accuracy, ours beside the paper's, per problem, optimizer and device.
+
+    Args:
+        final_metrics: The ``final_metrics`` table.
+
+    Returns:
+        Medians and quartiles of both, the difference, whether each median lies in the
+        other's interquartile range, both best settings, a one-word verdict (``agrees``:
+        one median inside the other's IQR; else ``higher`` or ``lower``), and the source.
+    """
+    ours = final_metrics[
+        (final_metrics.metric == "final_test_accuracy") & final_metrics.optimizer.isin(list(LABELS))
+    ]
+    paper_final = final_accuracy().set_index(["problem", "optimizer"])
+    settings = best_settings().set_index(["problem", "optimizer"])
+    rows = []
+    for row in ours.itertuples():
+        label = LABELS[row.optimizer]
+        if (row.problem, label) not in paper_final.index:
+            continue
+        theirs = paper_final.loc[(row.problem, label)]
+        best = (
+            settings.loc[(row.problem, label)] if (row.problem, label) in settings.index else None
+        )
+        rows.append(
+            {
+                "problem": row.problem,
+                "optimizer": label,
+                "device": row.device,
+                "protocol": getattr(row, "protocol", None),
+                "ours_median": row.median,
+                "ours_q1": row.q1,
+                "ours_q3": row.q3,
+                "seeds": row.n,
+                "paper_median": theirs["median"],
+                "paper_q1": theirs.q1,
+                "paper_q3": theirs.q3,
+                "difference": row.median - theirs["median"],
+                "ours_inside_paper_iqr": bool(theirs.q1 <= row.median <= theirs.q3),
+                "paper_inside_ours_iqr": bool(row.q1 <= theirs["median"] <= row.q3),
+                "ours_lr": getattr(row, "lr", np.nan),
+                "ours_damping": getattr(row, "damping", np.nan),
+                "paper_lr": np.nan if best is None else best.lr,
+                "paper_damping": np.nan if best is None else best.damping,
+                "verdict": _verdict(
+                    row.median, row.q1, row.q3, theirs["median"], theirs.q1, theirs.q3
+                ),
+                "paper_source": SOURCE,
+            }
+        )
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+COMPARISON_COLUMNS = [
+    "problem", "optimizer", "device", "protocol", "ours_median", "ours_q1", "ours_q3", "seeds",
+    "paper_median", "paper_q1", "paper_q3", "difference", "ours_inside_paper_iqr",
+    "paper_inside_ours_iqr", "ours_lr", "ours_damping", "paper_lr", "paper_damping", "verdict",
+    "paper_source",
+]  # fmt: skip

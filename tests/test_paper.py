@@ -1,0 +1,100 @@
+"""The paper's shipped numbers, and our results lined up beside them (on synthetic runs)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ggnbench import aggregate, cli, paper, results
+
+
+def test_shipped_numbers_are_the_papers():
+    ratios = paper.bench_ratios().set_index(["network", "extension", "batch_size"]).paper_ratio
+    # the paper's text: DiagGGN-MC on 3C3D costs 1.29/1.24/1.22/1.24 gradients (batch 32-128)
+    for batch, published in zip((32, 48, 64, 128), (1.29, 1.24, 1.22, 1.24), strict=True):
+        assert round(ratios["cifar10_3c3d", "DiagGGNMC", batch], 2) == published
+    assert round(ratios["cifar10_3c3d", "DiagGGNExact", 128], 2) == 1.93
+    assert round(ratios["cifar100_allcnnc", "DiagGGNMC", 128], 2) == 1.60
+    final = paper.final_accuracy().set_index(["problem", "optimizer"])
+    assert round(final.loc[("cifar10_3c3d", "DiagGGN-MC"), "median"], 3) == 0.837
+    assert final.loc[("cifar10_3c3d", "DiagGGN-MC"), "epochs"] == 100
+    assert final.loc[("cifar100_allcnnc", "DiagGGN-MC"), "epochs"] == 350
+    assert ("cifar100_allcnnc", "DiagGGN") not in final.index  # never run by the paper
+    curves = paper.curves()
+    assert len(curves) == 11_892
+    assert ((curves.q1 <= curves["median"]) & (curves["median"] <= curves.q3)).all()
+    best = paper.best_settings().set_index(["problem", "optimizer"])
+    assert best.loc[("cifar10_3c3d", "DiagGGN-MC"), "damping"] == 1e-2
+
+
+STEPS_PER_EPOCH = 10
+#: Final test accuracy per seed: DiagGGN-MC around the paper's 0.837, Momentum far below.
+FINAL = {"diag_ggn_mc": [0.83, 0.837, 0.84], "sgd": [0.50, 0.52, 0.51]}
+
+
+def synthetic_study(root):
+    """Final-seed run folders of cifar10_3c3d, three epochs, evaluated every epoch."""
+    entries = []
+    for optimizer, accuracies in FINAL.items():
+        for seed, final in enumerate(accuracies, start=42):
+            records = []
+            for epoch in range(4):
+                accuracy = final * (epoch + 1) / 4
+                for split in ("valid", "test", "train_eval"):
+                    records.append({"step": epoch * STEPS_PER_EPOCH, "split": split,
+                                    "loss": 2.0 - accuracy, "accuracy": accuracy,
+                                    "time_s": float(epoch)})  # fmt: skip
+            config = {"problem": "cifar10_3c3d", "optimizer": optimizer, "device": "cpu",
+                      "lr": 1e-3, "damping": 0.01 if optimizer != "sgd" else None,
+                      "seed": seed}  # fmt: skip
+            summary = {"final_test_accuracy": final, "final_valid_accuracy": final,
+                       "final_test_loss": 2 - final, "final_valid_loss": 2 - final}  # fmt: skip
+            out = root / f"runs/{optimizer}/seed={seed}"
+            results.write_run(out, records, {
+                "config": config, "status": "ok", "summary": summary,
+                "resolved": {"steps_per_epoch": STEPS_PER_EPOCH},
+            })  # fmt: skip
+            protocol = "fixed" if optimizer == "sgd" else "tuned"
+            entries.append({"out": str(out), "config": config, "status": "ok",
+                            "protocol": protocol})  # fmt: skip
+    results.atomic_write_json(root / "final.json", {"runs": entries})
+    runs = aggregate.collect_runs([], [root / "final.json"])
+    tables = root / "tables"
+    tables.mkdir()
+    runs.to_csv(tables / "runs.csv", index=False)
+    aggregate.load_curves(runs).to_csv(tables / "curves.csv", index=False)
+    aggregate.final_metrics(runs).to_csv(tables / "final_metrics.csv", index=False)
+    return tables
+
+
+def test_comparison_table_and_figure_from_synthetic_runs(tmp_path):
+    tables = synthetic_study(tmp_path)
+    assert cli.main(["paper-tables", "--tables", str(tables), "--out", str(tables)]) == 0
+    table = pd.read_csv(tables / "paper_comparison.csv").set_index("optimizer")
+    mc, sgd = table.loc["DiagGGN-MC"], table.loc["Momentum"]
+    assert mc.ours_median == pytest.approx(0.837) and mc.paper_median == pytest.approx(0.837039)
+    assert mc.ours_q1 == pytest.approx(0.8335) and mc.ours_q3 == pytest.approx(0.8385)
+    assert mc.difference == pytest.approx(0.837 - 0.837039)
+    assert mc.ours_inside_paper_iqr and mc.verdict == "agrees" and mc.protocol == "tuned"
+    assert (mc.ours_lr, mc.ours_damping, mc.paper_lr, mc.paper_damping) == (1e-3, 0.01, 1e-3, 0.01)
+    assert sgd.verdict == "lower" and not sgd.paper_inside_ours_iqr and sgd.protocol == "fixed"
+    assert np.isnan(sgd.paper_damping) and sgd.paper_lr == pytest.approx(3.79e-3)
+    assert set(table.paper_source) == {paper.SOURCE}
+    assert "reference/paper" in (tables / "paper_comparison.md").read_text()
+
+    curves = pd.read_csv(tables / "paper_curves.csv")
+    ours = curves[(curves.source == "ours") & (curves.metric == "test_accuracies")]
+    last = ours[(ours.optimizer == "DiagGGN-MC") & (ours.epoch == 3)].iloc[0]
+    assert last["median"] == pytest.approx(0.837) and last.q3 == pytest.approx(0.8385)
+    assert set(ours.epoch) == {0, 1, 2, 3}  # steps / steps per epoch
+    assert set(curves.metric) == set(paper.METRICS)
+    theirs = curves[curves.source == "paper"]
+    assert set(theirs.problem) == {"cifar10_3c3d"}
+    assert set(theirs.optimizer) == {"DiagGGN-MC", "Momentum"}  # only what we ran
+    assert theirs.epoch.max() == 100
+
+    figures = tmp_path / "figures"
+    assert cli.main(["figures", "--paper", "--tables", str(tables), "--out", str(figures)]) == 0
+    from matplotlib.image import imread
+
+    assert (figures / "paper_curves.pdf").read_bytes().startswith(b"%PDF-")
+    assert imread(figures / "paper_curves.png").std() > 0
