@@ -64,7 +64,8 @@ EXTENSIONS: dict[str, Extension] = {
     ]
 }  # fmt: skip
 
-#: Timed regions: backward only, forward+backward (the paper's), and for the DiagGGN
-#: optimizers their own step() and the whole iteration.
-REGIONS = ("backward", "forward_backward", "step", "iteration")
+#: Timed regions: backward only, forward+backward, the paper's timed call (fetching the
+#: first batch of a freshly shuffled, augmented DataLoader, then forward and backward),
+#: and for the DiagGGN optimizers their own step() and the whole iteration.
+REGIONS = ("backward", "forward_backward", "paper_call", "step", "iteration")
 STEP_EXTENSIONS = {"DiagGGNMC": "diag_ggn_mc", "DiagGGNExact": "diag_ggn_exact"}

@@ -1,14 +1,17 @@
 """Time BackPACK extensions against the plain gradient, after checking each against autograd.
 
 Regions: ``backward`` (forward pass and graph built in the untimed setup),
-``forward_backward`` (the paper's convention: moving the batch to the device, forward
-and backward), and for the DiagGGN optimizers ``step`` (its own update) and
-``iteration`` (forward, backward and step). CUDA is synchronized inside the timed call.
+``forward_backward`` (moving the batch to the device, forward and backward),
+``paper_call`` (the paper's timed call: fetching the first batch of a freshly shuffled,
+augmented DataLoader, moving it to the device, forward and backward), and for the
+DiagGGN optimizers ``step`` (its own update) and ``iteration`` (forward, backward and
+step). CUDA is synchronized inside the timed call.
 """
 
 from __future__ import annotations
 
 import gate
+import paper_call
 import torch
 from backpack import backpack, extend
 from cases import EXTENSIONS, STEP_EXTENSIONS
@@ -86,6 +89,16 @@ def test_overhead(benchmark, case, bench_rounds):
             backward(forward())
             synchronize(device)
 
+    elif case.region == "paper_call":
+        setup = fresh
+        loader = paper_call.shuffled_loader(get_problem(case.network), case.batch_size)
+
+        def target():
+            x, y = next(iter(loader))
+            x, y = x.to(device), y.to(device)
+            backward(loss_fn(model(x), y))
+            synchronize(device)
+
     elif case.region == "step":
 
         def setup():
@@ -118,7 +131,7 @@ def test_overhead(benchmark, case, bench_rounds):
     before = [p.detach().clone() for p in model.parameters()]
     benchmark.pedantic(target, setup=setup, rounds=rounds, warmup_rounds=warmup, iterations=1)
     # The timed call did its work: the extension filled its attribute, the step moved weights.
-    if case.region in ("backward", "forward_backward") and spec.factory is not None:
+    if case.region in ("backward", "forward_backward", "paper_call") and spec.factory is not None:
         assert all(hasattr(p, spec.attr) for p in model.parameters())
     if optimizer is not None:
         moved = [

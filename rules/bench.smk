@@ -58,13 +58,11 @@ rule bench_tables:
     log:
         f"{RESULTS}/logs/bench/tables.log",
     params:
-        paper=json.dumps(BENCH["paper"]),
         out=folder_of,
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} bench-tables --json {{input}} --paper {{params.paper:q}} "
-        f"--out {{params.out}} {ON_FAIL}"
+        f"{GGNBENCH} bench-tables --json {{input}} --out {{params.out}} {ON_FAIL}"
 
 
 rule bench_figures:

@@ -28,8 +28,8 @@ def test_suite_collects_the_full_grid():
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     ids = [line for line in done.stdout.splitlines() if "test_overhead[" in line]
-    # per network and batch size: 10 extensions x 2 regions + 2 DiagGGN x (step, iteration)
-    assert len(ids) == 6 * 4 * (10 * 2 + 2 * 2)
+    # per network and batch size: 10 extensions x 3 regions + 2 DiagGGN x (step, iteration)
+    assert len(ids) == 6 * 4 * (10 * 3 + 2 * 2)
     assert any("cifar10_3c3d-b128-cpu-backward-DiagGGNExact" in i for i in ids)
 
 
@@ -54,8 +54,8 @@ def tiny_json(tmp_path_factory) -> Path:
 def test_tiny_run_covers_every_region(tiny_json):
     data = json.loads(tiny_json.read_text())
     regions = {b["extra_info"]["region"] for b in data["benchmarks"]}
-    assert regions == {"backward", "forward_backward", "step", "iteration"}
-    assert len(data["benchmarks"]) == 4 * 2 + 2 * 2
+    assert regions == {"backward", "forward_backward", "paper_call", "step", "iteration"}
+    assert len(data["benchmarks"]) == 4 * 3 + 2 * 2
     machine = data["machine_info"]
     assert machine["torch"] and machine["backpack"] and "cuda_available" in machine
     n_params = sum(p.numel() for p in PROBLEMS["digits_cnn"].model_fn().parameters())
@@ -64,6 +64,8 @@ def test_tiny_run_covers_every_region(tiny_json):
         assert bench["stats"]["rounds"] == 3
         info = bench["extra_info"]
         peak[info["region"], info["extension"]] = info["peak_memory_bytes"]
+    # (in paper_call, the shuffled loader's 50,000-entry permutation can be the peak)
+    assert peak["paper_call", "none"] >= 8 * 50_000
     for region in ("backward", "forward_backward"):
         # float32 gradients of every parameter are live at the end of backward
         assert peak[region, "none"] >= 4 * n_params
@@ -74,9 +76,8 @@ def test_tiny_run_covers_every_region(tiny_json):
 
 def test_aggregation_of_a_real_benchmark_json(tiny_json):
     frame = benchagg.load_benchmarks([tiny_json])
-    paper = {"network": "digits_cnn", "batch_sizes": [4], "ratios": {"DiagGGNMC": [1.29]}}
-    table = benchagg.overhead(frame, paper)
-    assert set(table.region) == {"backward", "forward_backward"}
+    table = benchagg.overhead(frame)
+    assert set(table.region) == {"backward", "forward_backward", "paper_call"}
     base = table[table.extension == "none"]
     assert (base.ratio == 1.0).all()
     for row in table.itertuples():
@@ -84,9 +85,7 @@ def test_aggregation_of_a_real_benchmark_json(tiny_json):
         plain = frame[(frame.region == row.region) & (frame.extension == "none")].iloc[0]
         assert row.ratio == pytest.approx(timing.median_s / plain.median_s)
         assert row.ratio_low <= row.ratio <= row.ratio_high
-    mc = table[(table.extension == "DiagGGNMC")]
-    assert (mc.paper_ratio == 1.29).all()
-    assert table[table.extension == "BatchGrad"].paper_ratio.isna().all()
+    assert table.paper_ratio.isna().all()  # the paper never timed digits_cnn
     step = benchagg.optimizer_step(frame)
     assert set(step.extension) == {"DiagGGNMC", "DiagGGNExact"}
     for row in step.itertuples():
@@ -95,6 +94,22 @@ def test_aggregation_of_a_real_benchmark_json(tiny_json):
         assert row.step_ms == times["step"] * 1e3
     memory = benchagg.memory(frame)
     assert (memory[memory.extension == "none"].ratio == 1.0).all()
+
+
+def test_paper_ratio_stands_only_beside_the_papers_timed_call():
+    rows = [
+        {"network": "cifar10_3c3d", "batch_size": 32, "device": "cpu", "region": region,
+         "extension": extension, "median_s": median, "q1_s": median, "q3_s": median,
+         "iqr_s": 0.0}
+        for region in ("forward_backward", "paper_call")
+        for extension, median in (("none", 1.0), ("DiagGGNMC", 2.0))
+    ]  # fmt: skip
+    table = benchagg.overhead(pd.DataFrame(rows)).set_index(["region", "extension"])
+    assert table.loc[("paper_call", "DiagGGNMC"), "paper_ratio"] == pytest.approx(1.2855)
+    assert table.loc[("paper_call", "DiagGGNMC"), "ratio"] == 2.0
+    assert table.loc[("paper_call", "none"), "paper_ratio"] == 1.0
+    assert table.loc[("forward_backward", "DiagGGNMC")].isna().paper_ratio
+    assert "reference/paper" in table.loc[("paper_call", "DiagGGNMC"), "paper_source"]
 
 
 def test_foreign_json_is_refused(tmp_path):
@@ -108,7 +123,7 @@ def test_tables_and_figures_from_the_command_line(tiny_json, tmp_path):
     from ggnbench import cli
 
     assert cli.main(["bench-tables", "--json", str(tiny_json), "--out", str(tmp_path)]) == 0
-    assert len(pd.read_csv(tmp_path / "bench_overhead.csv")) == 8
+    assert len(pd.read_csv(tmp_path / "bench_overhead.csv")) == 12
     assert cli.main(["figures", "--bench", "--tables", str(tmp_path), "--out", str(tmp_path)]) == 0
     from matplotlib.image import imread
 

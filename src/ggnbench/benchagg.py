@@ -58,17 +58,25 @@ def load_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def overhead(frame: pd.DataFrame, paper: dict[str, Any] | None = None) -> pd.DataFrame:
+#: The region that times what the paper timed; its rows get the paper's ratio.
+PAPER_REGION = "paper_call"
+
+
+def overhead(frame: pd.DataFrame) -> pd.DataFrame:
     """Ratio of each extension's median time to the plain gradient's.
+
+    The paper's published median ratio (``reference/paper``) stands beside ours only in
+    the region that repeats its timed call, on its networks and batch sizes.
 
     Args:
         frame: Output of :func:`load_benchmarks`.
-        paper: ``{"network", "batch_sizes", "ratios": {extension: [...]}}``, the
-            paper's published medians, shown beside ours where they apply.
 
     Returns:
         One row per case and extension (regions with a plain-gradient baseline).
     """
+    from ggnbench import paper
+
+    published = paper.bench_ratios().set_index(["network", "extension", "batch_size"])
     rows = []
     for key, group in frame.groupby(CASE, sort=False):
         base = group[group.extension == "none"]
@@ -84,20 +92,20 @@ def overhead(frame: pd.DataFrame, paper: dict[str, Any] | None = None) -> pd.Dat
                 ratio=row.median_s / b.median_s,
                 ratio_low=row.q1_s / b.q3_s,
                 ratio_high=row.q3_s / b.q1_s,
-                paper_ratio=_paper_value(paper, row.network, row.batch_size, row.extension),
+                paper_ratio=_paper_value(published, row),
             )
             rows.append(entry)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if not table.empty:
+        table["paper_source"] = np.where(table.paper_ratio.notna(), paper.SOURCE, "")
+    return table
 
 
-def _paper_value(paper: dict[str, Any] | None, network: str, batch: int, extension: str) -> float:
-    if not paper or network != paper.get("network"):
+def _paper_value(published: pd.DataFrame, row: Any) -> float:
+    key = (row.network, row.extension, row.batch_size)
+    if row.region != PAPER_REGION or key not in published.index:
         return np.nan
-    sizes = paper.get("batch_sizes", [])
-    values = paper.get("ratios", {}).get(extension)
-    if values is None or batch not in sizes:
-        return np.nan
-    return float(values[sizes.index(batch)])
+    return float(published.loc[key, "paper_ratio"])
 
 
 def memory(frame: pd.DataFrame) -> pd.DataFrame:

@@ -109,7 +109,7 @@ def cmd_bench_tables(args: argparse.Namespace) -> None:
     if frame.empty:
         raise GGNBenchError(f"no benchmarks in {args.json}; every combination was skipped")
     tables = {
-        "bench_overhead": benchagg.overhead(frame, args.paper),
+        "bench_overhead": benchagg.overhead(frame),
         "bench_memory": benchagg.memory(frame),
         "bench_optimizer_step": benchagg.optimizer_step(frame),
     }
@@ -247,8 +247,5 @@ def add_all(sub: argparse._SubParsersAction) -> None:
         "same session and write bench_overhead, bench_memory and bench_optimizer_step.",
     )
     p.add_argument("--json", nargs="+", required=True, help="pytest-benchmark JSON files")
-    p.add_argument(
-        "--paper", type=_json_arg, default=None, help="JSON of the paper's published ratios"
-    )
     p.add_argument("--out", type=Path, required=True, help="tables folder")
     p.set_defaults(func=cmd_bench_tables)

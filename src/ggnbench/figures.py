@@ -245,8 +245,9 @@ def overhead_vs_batch(table: pd.DataFrame) -> plt.Figure:
                 rows.batch_size, rows.ratio_low, rows.ratio_high, alpha=0.15, color=color
             )
             if rows.paper_ratio.notna().any():
-                ax.plot(rows.batch_size, rows.paper_ratio, linestyle="--", color=color)
-    grid.set_titles("{row_name} | {col_name} (dashed: paper)")
+                ax.plot(rows.batch_size, rows.paper_ratio, linestyle="--", marker="x",
+                        color=color)  # fmt: skip
+    grid.set_titles("{row_name} | {col_name} (dashed, x: paper)")
     grid.set_axis_labels("batch size", "time / plain gradient")
     return grid.figure
 

@@ -137,6 +137,18 @@ class Loaders:
     train_eval: DataLoader
 
 
+def train_transform(problem: Problem) -> Callable:
+    """The transform a problem applies to its training images (with augmentation).
+
+    Args:
+        problem: The problem.
+
+    Returns:
+        A torchvision transform from a PIL image to a tensor.
+    """
+    return _transform(problem, train=True)
+
+
 def _transform(problem: Problem, train: bool) -> Callable:
     from torchvision import transforms
 
