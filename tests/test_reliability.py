@@ -5,7 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,17 @@ from ggnbench.configcheck import check_file, config_error, yaml_error
 from ggnbench.data import load_split
 from ggnbench.errors import GGNBenchError
 from ggnbench.sweep import sweep
-from ggnbench.train import RunConfig
 from tests.conftest import make_mnist_root
+from tests.test_aggregate import DATA_ROOT
+from tests.test_aggregate import digits_config as aggregate_digits_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
-DATA_ROOT = tempfile.mkdtemp(prefix="ggnbench-test-data-")
 
 
 def digits_config(**overrides) -> dict:
-    base = RunConfig(
-        "digits_cnn", "sgd", lr=0.1, momentum=0.9, steps=3, eval_every=0, data_root=DATA_ROOT
-    ).to_dict()
-    base.update(overrides)
-    return base
+    """A short digits run (three steps, evaluated at the end)."""
+    return aggregate_digits_config(**{"steps": 3, "eval_every": 0, **overrides})
 
 
 @pytest.fixture

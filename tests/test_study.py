@@ -137,7 +137,6 @@ def test_paper_protocol():
     "edit,words",
     [
         (lambda o: o["sgd"].update(tune=False), "not tuned (tune: false) but its grid has 2"),
-        (lambda o: o["sgd"].update(problems=["mnist_cnn"]), "names problems the study does not"),
         (lambda o: o["adam"].pop("lr"), "optimizers/adam on digits_cnn has no lr"),
         (lambda o: o["diag_ggn_mc"].update(per_problem={"digits_cnn": {"tune": False}}),
          "optimizers/diag_ggn_mc on digits_cnn is not tuned"),
@@ -162,3 +161,13 @@ def test_chunks_partition_the_runs(size):
     ]
     assert [r for c in chunks for r in c] == everything
     assert all(0 < len(c) <= size for c in chunks)
+
+
+def test_one_problem_of_the_paper_config_runs_alone():
+    config = resolved("config/config.yaml")
+    config["problems"] = {"cifar100_allcnnc": config["problems"]["cifar100_allcnnc"]}
+    study.check_plan(config)
+    assert study.pairs(config) == [
+        ("cifar100_allcnnc", "sgd"), ("cifar100_allcnnc", "adam"),
+        ("cifar100_allcnnc", "diag_ggn_mc"),
+    ]  # fmt: skip
