@@ -7,7 +7,7 @@ LOCK := envs/requirements.lock
 STAMP := $(VENV)/.ggnbench-$(shell sha256sum $(LOCK) | cut -c1-16)
 BIN := $(VENV)/bin
 
-.PHONY: help setup run study dryrun test lint bench report clean-results
+.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-overhead
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +40,12 @@ lint: setup  ## ruff and snakemake's linter
 
 test: setup lint  ## lint, then the test suite (offline; CUDA tests skip without a GPU)
 	$(BIN)/python -m pytest -q
+
+measure-step: setup  ## time per training step of each optimizer (mnist_cnn, synthetic data)
+	$(BIN)/python bench/train_step_times.py --problem mnist_cnn --steps 30 --repeats 3 --threads 1
+
+measure-overhead: setup  ## the workflow's scheduling overhead on the quick study
+	$(BIN)/python bench/workflow_overhead.py --configfile config/quick.yaml --cores $(CORES)
 
 clean-results:  ## delete everything under results/ but its README
 	find results -mindepth 1 ! -name README.md -delete

@@ -171,3 +171,37 @@ def test_one_problem_of_the_paper_config_runs_alone():
         ("cifar100_allcnnc", "sgd"), ("cifar100_allcnnc", "adam"),
         ("cifar100_allcnnc", "diag_ggn_mc"),
     ]  # fmt: skip
+
+
+def enums(node, found=None) -> list[list]:
+    """Every ``enum`` list in a schema, in document order."""
+    found = [] if found is None else found
+    if isinstance(node, dict):
+        if "enum" in node:
+            found.append(node["enum"])
+        for value in node.values():
+            enums(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            enums(value, found)
+    return found
+
+
+def test_schema_enums_match_the_registries():
+    import sys
+
+    from ggnbench.optim import CURVATURE_AVERAGES, OPTIMIZERS
+    from ggnbench.problems import PROBLEMS
+    from ggnbench.train import HOLDOUTS
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from cases import EXTENSIONS, REGIONS
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    found = [tuple(e) for e in enums(schema)]
+    problem_enums = [e for e in found if "mnist_cnn" in e]
+    # problems: the study, problem_list, bench networks and four per_problem blocks
+    assert len(problem_enums) == 7 and set(problem_enums) == {tuple(PROBLEMS)}
+    assert tuple(EXTENSIONS) in found and tuple(REGIONS) in found
+    assert CURVATURE_AVERAGES in found and HOLDOUTS in found
+    assert set(schema["properties"]["optimizers"]["properties"]) == set(OPTIMIZERS)
