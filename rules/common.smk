@@ -142,7 +142,9 @@ def all_targets():
 # Results that an interruption or later damage left unusable (a deleted or garbled
 # run.json, an edited metrics.csv, a garbled manifest or best.json) are removed here with
 # what was derived from them, so that this run redoes exactly those runs and refreshes
-# the tables; a dry run only lists them.
+# the tables; a dry run only lists them. (Snakemake reruns a job for a missing output
+# only when something downstream is missing too, and ignores an output's age when its
+# inputs' checksums are unchanged: removing the derived files is what makes it rerun.)
 def heal_checks():
     runs_table = [f"{RESULTS}/tables/runs.csv"]
     checks = [
@@ -166,6 +168,7 @@ def heal_checks():
                 f"{RESULTS}/seed_example/{v}/run.json",
                 heal.run_problem,
                 [f"{RESULTS}/tables/seed_example.csv"],
+                lost_if_missing=True,
             )
             for v in SEED_EXAMPLE["variants"]
         ]

@@ -87,12 +87,22 @@ def test_a_damaged_run_removes_its_manifest_and_what_was_derived(study, damage, 
     assert results.run_damage(study / "runs/lr=0.1") is None
 
 
-def test_a_lost_manifest_whose_tables_exist_is_redone(study):
+def test_a_missing_manifest_is_work_not_yet_done(study):
+    # e.g. another study's runs table in the same results folder: nothing is removed
     (study / "tune.json").unlink()
-    assert heal.heal(checks(study)) == [f"redoing {study / 'tune.json'} (missing)"]
-    assert not (study / "runs.csv").exists()
-    # Nothing derived exists: a missing file is work not yet done.
     assert heal.heal(checks(study)) == []
+    assert (study / "runs.csv").exists()
+
+
+def test_a_lost_job_output_whose_table_exists_is_redone(study):
+    run_json = study / "runs/lr=0.1/run.json"
+    lost = heal.Check(str(run_json), heal.run_problem, [str(study / "runs.csv")],
+                      lost_if_missing=True)  # fmt: skip
+    run_json.unlink()
+    assert heal.heal([lost], remove=False) == [f"would redo {run_json} (missing)"]
+    assert heal.heal([lost]) == [f"redoing {run_json} (missing)"]
+    assert not (study / "runs.csv").exists()
+    assert heal.heal([lost]) == []  # nothing derived left: work not yet done
 
 
 def test_garbled_manifest_and_best_json(study):

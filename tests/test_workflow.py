@@ -218,6 +218,11 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
     (truncated / "metrics.csv").write_text("\n".join(metrics[:5]) + "\n")
     damaged = {lost / "run.json", garbled / "run.json", truncated / "run.json"}
     before = {p: p.stat().st_mtime_ns for p in run_json_files(results)}
+    manifests = sorted(results.glob("tune/**/*.json")) + sorted(results.glob("final/**/*.json"))
+    preview = snakemake(*args, "-n", workdir=tmp_path)  # a dry run lists, and changes nothing
+    assert preview.returncode == 0 and preview.stderr.count("ggnbench: would redo") == 3
+    assert {p: p.stat().st_mtime_ns for p in run_json_files(results)} == before
+    assert all(p.exists() for p in manifests)
     healed = snakemake(*args, workdir=tmp_path)
     assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-3000:]
     assert healed.stderr.count("ggnbench: redoing") == 3

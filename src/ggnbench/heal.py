@@ -76,14 +76,16 @@ class Check:
     Attributes:
         path: The file; a check of a file that does not exist passes.
         problem: Returns why the file cannot be trusted, or None.
-        derived: Files made from it, removed along with it. A missing file is stale
-            when something derived from it exists (it was lost after use); otherwise it
-            is work not yet done.
+        derived: Files made from it, removed along with it.
+        lost_if_missing: The file is a job's own output (a reference-example run), so
+            its absence while something derived from it exists means it was lost after
+            use. Otherwise a missing file is work not yet done (or another study's).
     """
 
     path: str
     problem: Callable[[Path], str | None]
     derived: list[str] = field(default_factory=list)
+    lost_if_missing: bool = False
 
 
 def heal(checks: list[Check], remove: bool = True) -> list[str]:
@@ -101,7 +103,7 @@ def heal(checks: list[Check], remove: bool = True) -> list[str]:
         path = Path(check.path)
         if path.exists():
             reason = check.problem(path)
-        elif any(Path(d).exists() for d in check.derived):
+        elif check.lost_if_missing and any(Path(d).exists() for d in check.derived):
             reason = "missing"
         else:
             continue
