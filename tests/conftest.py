@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,18 @@ def mnist_root(tmp_path: Path) -> Path:
 def device(request: pytest.FixtureRequest) -> str:
     """Every available device: cpu, and cuda when present."""
     return request.param
+
+
+HOLD = (
+    "import sys, time; from ggnbench import lock; lock.acquire(sys.argv[1]); "
+    "print('held', flush=True); time.sleep(120)"
+)
+
+
+def hold_lock(folder: Path) -> subprocess.Popen:
+    """Start a process that takes a results folder's lock and holds it until killed."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout.readline().strip() == "held"
+    return holder

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -105,15 +107,18 @@ def test_deepobs_cifar_pipeline(tmp_path, cifar_without_checksums):
 
 def test_train_eval_is_a_fixed_subset_of_the_training_examples(tmp_path):
     root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
-    problem = get_problem("fmnist_2c2d")
+    full = get_problem("fmnist_2c2d")
+    assert len(make_loaders(full, root, download=False).train_eval.dataset) == 500  # all 500
+    problem = dataclasses.replace(full, train_eval_size=100)  # fewer than the training set
     subsets = []
     for seed in (1, 2):
         torch.manual_seed(seed)
         loaders = make_loaders(problem, root, download=False)
-        train_idx = set(loaders.train.dataset.indices)
         subsets.append(loaders.train_eval.dataset.indices)
-        assert set(subsets[-1]) <= train_idx  # training examples only
-        assert len(subsets[-1]) == 500  # min(10,000, the training set)
+        train = loaders.train.dataset.indices
+        # 100 training examples picked by a permutation fixed once for the problem
+        picked = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:100]
+        assert subsets[-1] == [train[i] for i in sorted(picked.tolist())]
     assert subsets[0] == subsets[1]
 
 

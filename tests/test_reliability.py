@@ -15,7 +15,7 @@ from ggnbench.configcheck import check_file, config_error, yaml_error
 from ggnbench.data import load_split
 from ggnbench.errors import GGNBenchError
 from ggnbench.sweep import sweep
-from tests.conftest import make_mnist_root
+from tests.conftest import hold_lock, make_mnist_root
 from tests.test_aggregate import DATA_ROOT
 from tests.test_aggregate import digits_config as aggregate_digits_config
 
@@ -255,17 +255,6 @@ def test_finished_run_with_another_configuration_is_not_replaced(tmp_path, capsy
     assert cli.main(train(tmp_path, "--optimizer", "sgd", "--lr", "0.1")) == 0  # same: reused
     assert cli.main(train(tmp_path, "--optimizer", "sgd", "--lr", "0.2", "--overwrite")) == 0
     assert json.loads((tmp_path / "run/run.json").read_text())["config"]["lr"] == 0.2
-
-
-HOLD = "import sys, time; from ggnbench import lock; lock.acquire(sys.argv[1]); print('held', flush=True); time.sleep(120)"  # noqa: E501
-
-
-def hold_lock(folder: Path) -> subprocess.Popen:
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout.readline().strip() == "held"
-    return holder
 
 
 def test_lock_refuses_a_second_holder_and_dies_with_its_process(tmp_path):

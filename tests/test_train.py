@@ -100,7 +100,7 @@ def test_run_folder_contents(mnist_root, tmp_path):
     assert list(metrics.columns) == ["step", "split", "loss", "accuracy", "time_s"]
     assert (metrics.split == "train").sum() == 7
     # evaluation at steps 0, 3, 6 and at the end (7), for valid and test
-    for split in ("valid", "test"):
+    for split in ("valid", "test", "train_eval"):
         assert metrics[metrics.split == split].step.tolist() == [0, 3, 6, 7]
     train = metrics[metrics.split == "train"]
     assert train.time_s.is_monotonic_increasing

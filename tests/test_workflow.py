@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.conftest import hold_lock
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "workflow" / "tiny.yaml"
 pytestmark = pytest.mark.workflow
@@ -116,11 +118,8 @@ def test_unwritable_results_folder_stops_at_start_with_one_line(tmp_path):
 
 
 def test_second_workflow_on_one_results_folder_stops_at_start(tmp_path):
-    hold = "import sys, time; from ggnbench import lock; lock.acquire(sys.argv[1]); print('held', flush=True); time.sleep(120)"  # noqa: E501
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / "results")],
-                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    holder = hold_lock(tmp_path / "results")
     try:
-        assert holder.stdout.readline().strip() == "held"
         done = snakemake("--cores", "1", "--configfile", str(TINY), workdir=tmp_path)
     finally:
         holder.kill()

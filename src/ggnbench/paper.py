@@ -131,7 +131,7 @@ def comparison_curves(curves_table: pd.DataFrame, runs: pd.DataFrame) -> pd.Data
     theirs = theirs[
         [(p, o) in pairs for p, o in zip(theirs.problem, theirs.optimizer, strict=True)]
     ]
-    theirs = theirs.assign(source="paper", device="gpu", seeds=10)
+    theirs = theirs.assign(source="paper", device="gpu")
     columns = ["source", "problem", "optimizer", "device", "metric", "epoch", "median", "q1", "q3"]
     return pd.concat([ours[columns], theirs[columns]], ignore_index=True)
 
