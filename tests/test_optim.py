@@ -120,7 +120,7 @@ def test_step_without_extension_is_a_clear_error():
     model, x, y = make_case(CASES[1], "cpu")
     opt = DiagGGN(model.parameters(), lr=0.1, damping=1.0)
     nn.CrossEntropyLoss()(model(x), y).backward()
-    with pytest.raises(GGNBenchError, match=r"has no 'diag_ggn_mc'.*backpack"):
+    with pytest.raises(GGNBenchError, match=r"has no 'diag_ggn_mc'.*backward_context"):
         opt.step()
 
 

@@ -69,6 +69,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         momentum=args.momentum,
         curvature_average=args.curvature_average,
         curvature_beta=args.curvature_beta,
+        backend=args.backend,
         weight_decay=args.weight_decay,
         seed=args.seed,
         device=args.device,
@@ -132,6 +133,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--curvature-beta", type=_float, help="decay of the ema curvature average (0.95)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=["backpack", "native"],
+        help="what computes DiagGGN's GGN diagonal: BackPACK's extension (backpack, the "
+        "default) or ggnbench's own hooks (native)",
     )
     p.add_argument("--weight-decay", type=_float, help="L2 on weights; default: the problem's own")
     p.add_argument("--seed", type=int, default=0, help="seed set before data and model (0)")

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from backpack import backpack, extend
 from backpack.extensions import DiagGGNExact, DiagGGNMC
 from backpack.extensions.backprop_extension import BackpropExtension
-from torch import Tensor
+from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from ggnbench.errors import GGNBenchError
+from ggnbench.ggn import NativeDiagGGN
 
 #: BackPACK extension class and the parameter attribute it fills, per curvature kind.
 CURVATURES: dict[str, tuple[type[BackpropExtension], str]] = {
@@ -25,6 +28,10 @@ CURVATURES: dict[str, tuple[type[BackpropExtension], str]] = {
 #: How the curvature diagonal entering the update is formed from the mini-batch diagonals.
 CURVATURE_AVERAGES = ("none", "mean", "ema")
 
+#: What computes the mini-batch GGN diagonal: BackPACK's extension (the default; the
+#: published traces are BackPACK's) or ggnbench's own implementation (:mod:`ggnbench.ggn`).
+BACKENDS = ("backpack", "native")
+
 
 class DiagGGN(Optimizer):
     """Diagonal generalized Gauss-Newton optimizer built on BackPACK.
@@ -32,9 +39,13 @@ class DiagGGN(Optimizer):
     The update is ``p <- p - lr * (grad + wd * p) / (m + damping + wd)``, the paper's
     ``theta <- theta - eta (C + (lambda + delta) I)^-1 (g + delta theta)`` with ``m``
     the curvature estimate, ``lambda`` the damping and ``delta`` the weight decay. The
-    mini-batch GGN diagonal is read from the attribute that BackPACK's extension fills
-    during ``loss.backward()`` inside ``with backpack(*optimizer.backpack_extensions())``;
-    ``curvature_average`` says how ``m`` is formed from it:
+    mini-batch GGN diagonal is read from the parameter attribute (``diag_ggn_mc`` or
+    ``diag_ggn_exact``) filled during ``loss.backward()``: by BackPACK's extension
+    (``backend="backpack"``: the model and loss extended, the backward run inside
+    ``with backpack(*optimizer.backpack_extensions())``) or by :mod:`ggnbench.ggn`
+    (``backend="native"``: :meth:`attach` to model and loss once, the backward run inside
+    ``with optimizer.backward_context()``). :func:`prepare` and :func:`backward` do either.
+    ``curvature_average`` says how ``m`` is formed from the diagonal:
 
     - ``none``: the current mini-batch's diagonal, as BackPACK's documentation example
       does; with no weight decay the step is the example's own arithmetic,
@@ -60,6 +71,7 @@ class DiagGGN(Optimizer):
         weight_decay: float = 0.0,
         curvature_average: str = "none",
         curvature_beta: float = 0.95,
+        backend: str = "backpack",
     ) -> None:
         """Create the optimizer.
 
@@ -71,12 +83,15 @@ class DiagGGN(Optimizer):
             weight_decay: L2 coefficient, >= 0; enters gradient and denominator.
             curvature_average: ``"none"``, ``"mean"`` or ``"ema"`` (see the class).
             curvature_beta: Decay of the ``ema`` average, in [0, 1).
+            backend: ``"backpack"`` or ``"native"`` (see the class).
 
         Raises:
             GGNBenchError: If a hyperparameter is out of range or unknown.
         """
         if curvature not in CURVATURES:
             raise GGNBenchError(f"unknown curvature {curvature!r}; use one of {sorted(CURVATURES)}")
+        if backend not in BACKENDS:
+            raise GGNBenchError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
         if curvature_average not in CURVATURE_AVERAGES:
             raise GGNBenchError(
                 f"unknown curvature_average {curvature_average!r}; use one of "
@@ -89,12 +104,15 @@ class DiagGGN(Optimizer):
         if curvature_beta >= 1:
             raise GGNBenchError(f"curvature_beta must be < 1, got {curvature_beta!r}")
         self.curvature = curvature
+        self.backend = backend
+        self._native: NativeDiagGGN | None = None
         defaults = {
             "lr": lr,
             "damping": damping,
             "weight_decay": weight_decay,
             "curvature_average": curvature_average,
             "curvature_beta": curvature_beta,
+            "backend": backend,
         }
         super().__init__(params, defaults)
 
@@ -102,9 +120,43 @@ class DiagGGN(Optimizer):
         """The BackPACK extensions that ``backward`` must run for :meth:`step`.
 
         Returns:
-            A fresh instance of the curvature extension.
+            A fresh instance of the curvature extension; none with the native backend.
         """
+        if self.backend == "native":
+            return ()
         return (CURVATURES[self.curvature][0](),)
+
+    def attach(self, model: nn.Module, loss_fn: nn.Module) -> None:
+        """Register the native backend's hooks on model and loss (no-op for BackPACK).
+
+        Args:
+            model: The network whose parameters this optimizer updates.
+            loss_fn: Its ``CrossEntropyLoss``.
+
+        Raises:
+            GGNBenchError: If the native backend does not support a layer or the loss.
+        """
+        if self.backend == "native":
+            self._native = NativeDiagGGN(self.curvature)
+            self._native.attach(model, loss_fn)
+
+    def backward_context(self) -> contextlib.AbstractContextManager:
+        """The context to run ``loss.backward()`` in so that :meth:`step` finds the diagonal.
+
+        Returns:
+            ``backpack(...)`` with the curvature extension, or the attached native backend.
+
+        Raises:
+            GGNBenchError: If the native backend was not attached to a model.
+        """
+        if self.backend == "backpack":
+            return backpack(*self.backpack_extensions())
+        if self._native is None:
+            raise GGNBenchError(
+                "DiagGGN(backend='native') is not attached: call optimizer.attach(model, "
+                "loss_fn) (or ggnbench.optim.prepare) before the first forward pass"
+            )
+        return self._native
 
     def _average(self, p: Tensor, diag: Tensor, mode: str, beta: float) -> Tensor:
         """Fold one mini-batch diagonal into the parameter's running curvature estimate."""
@@ -149,7 +201,7 @@ class DiagGGN(Optimizer):
                 if diag is None:
                     raise GGNBenchError(
                         f"parameter {i} has no '{attr}': run loss.backward() inside "
-                        "`with backpack(*optimizer.backpack_extensions()):` on an extended model"
+                        "`with optimizer.backward_context():` after ggnbench.optim.prepare"
                     )
                 if mode == "none":
                     if wd == 0.0:
@@ -221,7 +273,7 @@ def _diag_ggn(curvature: str) -> Callable[..., Optimizer]:
     return build
 
 
-_DIAG_GGN_HPARAMS = ("damping", "weight_decay", "curvature_average", "curvature_beta")
+_DIAG_GGN_HPARAMS = ("damping", "weight_decay", "curvature_average", "curvature_beta", "backend")
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
     "sgd": OptimizerSpec(_sgd, ("momentum", "weight_decay")),
@@ -310,3 +362,59 @@ def backpack_extensions(optimizer: Optimizer) -> tuple[BackpropExtension, ...]:
     """
     declared = getattr(optimizer, "backpack_extensions", None)
     return tuple(declared()) if callable(declared) else ()
+
+
+def prepare(
+    optimizer: Optimizer, model: nn.Module, loss_fn: nn.Module
+) -> tuple[nn.Module, nn.Module]:
+    """Make model and loss ready for the optimizer's backward pass.
+
+    An optimizer declaring BackPACK extensions gets the model and loss extended; one with
+    an ``attach(model, loss_fn)`` method gets it called (DiagGGN's native backend
+    registers its hooks there); others get them unchanged.
+
+    Args:
+        optimizer: Any torch optimizer.
+        model: The network.
+        loss_fn: The loss.
+
+    Returns:
+        The model and loss to use from now on.
+    """
+    if backpack_extensions(optimizer):
+        model, loss_fn = extend(model), extend(loss_fn)
+    attach = getattr(optimizer, "attach", None)
+    if callable(attach):
+        attach(model, loss_fn)
+    return model, loss_fn
+
+
+def backward(optimizer: Optimizer, loss: Tensor) -> None:
+    """``loss.backward()`` inside whatever context the optimizer's step needs.
+
+    Args:
+        optimizer: Any torch optimizer (made ready by :func:`prepare`).
+        loss: The mini-batch loss.
+    """
+    with backward_context(optimizer):
+        loss.backward()
+
+
+@contextlib.contextmanager
+def backward_context(optimizer: Optimizer) -> Iterator[None]:
+    """The optimizer's own ``backward_context()``, else ``backpack(...)`` with its extensions.
+
+    Args:
+        optimizer: Any torch optimizer.
+
+    Yields:
+        Nothing; the backward pass runs inside.
+    """
+    own = getattr(optimizer, "backward_context", None)
+    if callable(own):
+        with own():
+            yield
+        return
+    extensions = backpack_extensions(optimizer)
+    with backpack(*extensions) if extensions else contextlib.nullcontext():
+        yield

@@ -215,6 +215,7 @@ def run_config(
         "momentum": opt.get("momentum") if "momentum" in spec.hyperparams else None,
         "curvature_average": opt.get("curvature_average"),
         "curvature_beta": opt.get("curvature_beta"),
+        "backend": opt.get("backend"),
         "weight_decay": prob.get("weight_decay"),
         "seed": seed,
         "device": device,

@@ -3,8 +3,9 @@
 The order of random-number use follows BackPACK's DiagGGN example: seed, build the
 loaders, build the model, then iterate (each epoch's iterator draws its shuffling
 seed from torch's global RNG, and DiagGGNMC draws its Monte-Carlo samples from it).
-Only optimizers that declare BackPACK extensions extend the model and enter
-``backpack(...)``.
+``optim.prepare`` and ``optim.backward`` give each optimizer what its step needs: only
+those declaring BackPACK extensions extend the model and enter ``backpack(...)``; DiagGGN's
+native backend attaches its hooks instead (and draws its samples as DiagGGNMC does).
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
-from backpack import backpack, extend
 from torch import nn
 from torch.utils.data import DataLoader
 
 from ggnbench.devices import resolve_device, synchronize
 from ggnbench.errors import GGNBenchError
-from ggnbench.optim import backpack_extensions, build_optimizer, check_positive, get_spec
+from ggnbench.optim import backward, build_optimizer, check_positive, get_spec, prepare
 from ggnbench.problems import get_problem, make_loaders
 
 # BackPACK's hooks on the first layer fire although inputs need no gradient; harmless.
@@ -51,6 +51,8 @@ class RunConfig:
         curvature_average: DiagGGN's curvature estimate: ``none`` (the current mini-batch's
             diagonal, the example's rule), ``mean`` (the paper's) or ``ema``.
         curvature_beta: Decay of the ``ema`` curvature average.
+        backend: What computes DiagGGN's GGN diagonal: ``backpack`` (None: the default)
+            or ``native`` (:mod:`ggnbench.ggn`).
         weight_decay: L2 on weights; None takes the problem's default.
         seed: Seed set before loaders and model are built.
         device: ``cpu``, ``cuda`` or ``auto``.
@@ -75,6 +77,7 @@ class RunConfig:
     momentum: float | None = None
     curvature_average: str | None = None
     curvature_beta: float | None = None
+    backend: str | None = None
     weight_decay: float | None = None
     seed: int = 0
     device: str = "cpu"
@@ -98,7 +101,7 @@ class RunConfig:
         get_problem(self.problem)
         spec = get_spec(self.optimizer)
         check_positive("lr", self.lr)
-        for name in ("damping", "momentum", "curvature_average", "curvature_beta"):
+        for name in ("damping", "momentum", "curvature_average", "curvature_beta", "backend"):
             if getattr(self, name) is not None and name not in spec.hyperparams:
                 flag = name.replace("_", "-")
                 raise GGNBenchError(
@@ -235,6 +238,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         "momentum": cfg.momentum,
         "curvature_average": cfg.curvature_average,
         "curvature_beta": cfg.curvature_beta,
+        "backend": cfg.backend,
         "weight_decay": weight_decay,
     }
     allowed = get_spec(cfg.optimizer).hyperparams
@@ -244,10 +248,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         lr=cfg.lr,
         **{k: v for k, v in hparams.items() if k in allowed},
     )
-    needs_backpack = bool(backpack_extensions(optimizer))
-    if needs_backpack:
-        model = extend(model)
-        loss_fn = extend(loss_fn)
+    model, loss_fn = prepare(optimizer, model, loss_fn)
 
     n_train = len(loaders.train.dataset)
     if loaders.train.batch_size > n_train:
@@ -320,11 +321,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                      "accuracy": accuracy, "time_s": train_time}
                 )  # fmt: skip
                 break
-            if needs_backpack:
-                with backpack(*backpack_extensions(optimizer)):
-                    loss.backward()
-            else:
-                loss.backward()
+            backward(optimizer, loss)
             synchronize(device)
             t_step = time.perf_counter()
             optimizer.step()
