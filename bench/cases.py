@@ -1,17 +1,24 @@
-"""Benchmark cases as data: BackPACK extensions, their attributes, and their references.
+"""Benchmark cases as data: BackPACK extensions, native ones, their attributes and references.
 
 Each extension names the factory that builds it for timing, the factory for its
 correctness gate (Monte-Carlo ones with many samples), the parameter attribute it
-fills, and the autograd reference it is checked against.
+fills, the autograd reference it is checked against, and its backend: BackPACK's
+(``backpack(...)`` around the backward of an extended model) or ggnbench's native GGN
+diagonal (:mod:`ggnbench.ggn`, hooks attached to the plain model; named ``...-native``).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import references as ref
+from backpack import backpack, extend
 from backpack import extensions as ext
+from torch import nn
+
+from ggnbench import references as ref
+from ggnbench.ggn import NativeDiagGGN
 
 #: Monte-Carlo samples in the correctness gate of MC extensions.
 GATE_MC_SAMPLES = 256
@@ -32,6 +39,7 @@ class Extension:
             (Monte-Carlo estimate of the reference), ``kron`` / ``kron_mc``
             (Kronecker factors on linear layers), ``hessian`` (sampled entries).
         reference: Autograd reference per parameter name.
+        backend: ``backpack`` or ``native``.
     """
 
     name: str
@@ -40,6 +48,29 @@ class Extension:
     attr: str
     kind: str
     reference: Callable | None
+    backend: str = "backpack"
+
+    def prepare(
+        self, model: nn.Module, loss_fn: nn.Module, gate: bool = False
+    ) -> tuple[nn.Module, nn.Module, Callable[[], contextlib.AbstractContextManager]]:
+        """Ready model and loss for this extension's backward pass.
+
+        Args:
+            model: The network.
+            loss_fn: Its loss.
+            gate: Build the correctness gate's variant (many Monte-Carlo samples).
+
+        Returns:
+            Model, loss, and a factory of the context to run ``loss.backward()`` in.
+        """
+        factory = self.gate_factory if gate else self.factory
+        if factory is None:
+            return model, loss_fn, contextlib.nullcontext
+        if self.backend == "native":
+            native = factory()
+            native.attach(model, loss_fn)
+            return model, loss_fn, lambda: native
+        return extend(model), extend(loss_fn), lambda: backpack(factory())
 
 
 EXTENSIONS: dict[str, Extension] = {
@@ -61,11 +92,27 @@ EXTENSIONS: dict[str, Extension] = {
         Extension("BatchL2Grad", ext.BatchL2Grad, ext.BatchL2Grad, "batch_l2", "exact",
                   ref.batch_l2),
         Extension("DiagHessian", ext.DiagHessian, ext.DiagHessian, "diag_h", "hessian", None),
+        Extension("DiagGGNMC-native", lambda: NativeDiagGGN("mc"),
+                  lambda: NativeDiagGGN("mc", mc_samples=GATE_MC_SAMPLES), "diag_ggn_mc", "mc",
+                  ref.ggn_diagonal, "native"),
+        Extension("DiagGGNExact-native", lambda: NativeDiagGGN("exact"),
+                  lambda: NativeDiagGGN("exact"), "diag_ggn_exact", "exact", ref.ggn_diagonal,
+                  "native"),
     ]
 }  # fmt: skip
+
+#: Each native extension and the BackPACK extension it races.
+NATIVE_OF = {e.name: e.name.removesuffix("-native") for e in EXTENSIONS.values()
+             if e.backend == "native"}  # fmt: skip
 
 #: Timed regions: backward only, forward+backward, the paper's timed call (fetching the
 #: first batch of a freshly shuffled, augmented DataLoader, then forward and backward),
 #: and for the DiagGGN optimizers their own step() and the whole iteration.
 REGIONS = ("backward", "forward_backward", "paper_call", "step", "iteration")
-STEP_EXTENSIONS = {"DiagGGNMC": "diag_ggn_mc", "DiagGGNExact": "diag_ggn_exact"}
+#: Extensions with a DiagGGN optimizer step: its (curvature, backend).
+STEP_EXTENSIONS = {
+    "DiagGGNMC": ("mc", "backpack"),
+    "DiagGGNExact": ("exact", "backpack"),
+    "DiagGGNMC-native": ("mc", "native"),
+    "DiagGGNExact-native": ("exact", "native"),
+}

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cases import EXTENSIONS, REGIONS, STEP_EXTENSIONS
+from cases import EXTENSIONS, NATIVE_OF, REGIONS, STEP_EXTENSIONS
 
 from ggnbench.problems import PROBLEMS
 from ggnbench.provenance import cpu_model
@@ -40,6 +40,22 @@ class Case:
         return f"{self.network}-b{self.batch_size}-{self.device}-{self.region}-{self.extension}"
 
 
+@dataclass(frozen=True)
+class Race:
+    """Native and BackPACK extensions timed in interleaved rounds on one case."""
+
+    network: str
+    batch_size: int
+    device: str
+    region: str
+    extensions: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        """Readable test id."""
+        return f"{self.network}-b{self.batch_size}-{self.device}-{self.region}-race"
+
+
 def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
@@ -57,7 +73,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bench-threads", type=int, default=None, help="torch CPU threads")
 
 
-def _selection(config: pytest.Config) -> list[Case]:
+def _selection(
+    config: pytest.Config,
+) -> tuple[list[str], list[str], list[str], list[str], list[int]]:
     networks = _csv(config.getoption("bench_networks"))
     extensions = _csv(config.getoption("bench_extensions"))
     regions = _csv(config.getoption("bench_regions"))
@@ -79,6 +97,11 @@ def _selection(config: pytest.Config) -> list[Case]:
         raise pytest.UsageError("--bench-batch-sizes must be positive integers")
     if devices == ["auto"]:
         devices = ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+    return networks, extensions, regions, devices, sizes
+
+
+def _cases(config: pytest.Config) -> list[Case]:
+    networks, extensions, regions, devices, sizes = _selection(config)
     cases = []
     # Extensions vary fastest: a ratio's numerator and its plain-gradient denominator are
     # timed back to back in the same session.
@@ -93,6 +116,33 @@ def _selection(config: pytest.Config) -> list[Case]:
     return cases
 
 
+#: The region of the race: what a training step's backward costs, batch transfer included.
+RACE_REGION = "forward_backward"
+
+
+def _races(config: pytest.Config) -> list[Race]:
+    """One race per case where a native extension and its BackPACK twin are both selected."""
+    networks, extensions, regions, devices, sizes = _selection(config)
+    raced = [e for e in extensions if e in NATIVE_OF and NATIVE_OF[e] in extensions]
+    if not raced or RACE_REGION not in regions:
+        return []
+    entrants = tuple(
+        dict.fromkeys(e for n in raced for e in ("none", NATIVE_OF[n], n) if e in extensions)
+    )
+    return [
+        Race(network, batch, device, RACE_REGION, entrants)
+        for network in networks
+        for device in devices
+        for batch in sizes
+    ]
+
+
+def _cuda_skip(device: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        device == "cuda" and not torch.cuda.is_available(), reason="CUDA not available"
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """Apply the thread setting before anything is timed."""
     threads = config.getoption("bench_threads", default=None)
@@ -101,21 +151,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize ``case`` with the selected combinations."""
+    """Parametrize ``case`` with the selected combinations and ``race`` with the races."""
     if "case" in metafunc.fixturenames:
-        cases = _selection(metafunc.config)
         params = [
-            pytest.param(
-                c,
-                id=c.id,
-                marks=pytest.mark.skipif(
-                    c.device == "cuda" and not torch.cuda.is_available(),
-                    reason="CUDA not available",
-                ),
-            )
-            for c in cases
+            pytest.param(c, id=c.id, marks=_cuda_skip(c.device)) for c in _cases(metafunc.config)
         ]
         metafunc.parametrize("case", params)
+    if "race" in metafunc.fixturenames:
+        params = [
+            pytest.param(r, id=r.id, marks=_cuda_skip(r.device)) for r in _races(metafunc.config)
+        ]
+        metafunc.parametrize("race", params)
 
 
 @pytest.fixture

@@ -13,12 +13,11 @@ import copy
 import functools
 
 import pytest
-import references as ref
 import torch
-from backpack import backpack, extend
 from cases import EXTENSIONS, MC_TOLERANCE
 from torch import nn
 
+from ggnbench import references as ref
 from ggnbench.problems import get_problem
 
 GATE_SEED = 0
@@ -66,18 +65,14 @@ def _reference(network: str, name: str, n: int, device: str) -> dict:
 def _backpack_result(network: str, name: str, n: int, device: str) -> dict:
     model, x, y = _inputs(network, n, device)
     spec = EXTENSIONS[name]
-    copy_ = copy.deepcopy(model)
-    loss_fn = nn.CrossEntropyLoss()
-    if spec.gate_factory is None:
-        loss_fn(copy_(x), y).backward()
-    else:
-        copy_, loss_fn = extend(copy_), extend(loss_fn)
-        torch.manual_seed(GATE_SEED)
-        try:
-            with backpack(spec.gate_factory()):
-                loss_fn(copy_(x), y).backward()
-        except NotImplementedError as err:
-            pytest.skip(f"BackPACK does not support {name} on {network}: {err}")
+    copy_, loss_fn, context = spec.prepare(copy.deepcopy(model), nn.CrossEntropyLoss(), gate=True)
+    torch.manual_seed(GATE_SEED)
+    loss = loss_fn(copy_(x), y)
+    try:
+        with context():
+            loss.backward()
+    except NotImplementedError as err:
+        pytest.skip(f"BackPACK does not support {name} on {network}: {err}")
     return {k: getattr(p, spec.attr) for k, p in copy_.named_parameters()}, copy_
 
 

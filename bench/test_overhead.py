@@ -13,7 +13,6 @@ from __future__ import annotations
 import gate
 import paper_call
 import torch
-from backpack import backpack, extend
 from cases import EXTENSIONS, STEP_EXTENSIONS
 from torch import nn
 
@@ -25,37 +24,36 @@ from ggnbench.problems import get_problem
 INPUT_SEED = 0
 
 
-def _build(case):
+def build(case):
+    """Model, loss, extension spec, backward context, device and host batch of one case."""
     problem = get_problem(case.network)
     device = torch.device(case.device)
     torch.manual_seed(INPUT_SEED)
     model = problem.model_fn().to(device).eval()
     loss_fn = nn.CrossEntropyLoss()
     spec = EXTENSIONS[case.extension]
-    if spec.factory is not None:
-        model, loss_fn = extend(model), extend(loss_fn)
+    model, loss_fn, context = spec.prepare(model, loss_fn)
     x = torch.randn(case.batch_size, *problem.input_shape)
     y = torch.randint(0, problem.num_classes, (case.batch_size,))
     if device.type == "cuda":
         x, y = x.pin_memory(), y.pin_memory()
-    return model, loss_fn, spec, device, x, y
+    return model, loss_fn, spec, context, device, x, y
 
 
 def test_overhead(benchmark, case, bench_rounds):
     """One combination: gate, then memory, then timing."""
     gate.check(case.network, case.extension, case.device)
-    model, loss_fn, spec, device, x_host, y_host = _build(case)
+    model, loss_fn, spec, context, device, x_host, y_host = build(case)
     optimizer = None
     if case.region in ("step", "iteration"):
-        curvature = "mc" if STEP_EXTENSIONS[case.extension] == "diag_ggn_mc" else "exact"
-        optimizer = DiagGGN(model.parameters(), lr=1e-3, damping=1.0, curvature=curvature)
+        curvature, backend = STEP_EXTENSIONS[case.extension]
+        optimizer = DiagGGN(
+            model.parameters(), lr=1e-3, damping=1.0, curvature=curvature, backend=backend
+        )
 
     def backward(loss: torch.Tensor) -> None:
-        if spec.factory is None:
+        with context():
             loss.backward()
-        else:
-            with backpack(spec.factory()):
-                loss.backward()
 
     def forward() -> torch.Tensor:
         x, y = x_host.to(device, non_blocking=True), y_host.to(device, non_blocking=True)

@@ -50,9 +50,16 @@ rule bench_tables:
             caption="report/table_bench_optimizer_step.rst",
             category="Benchmark",
         ),
+        report(
+            f"{RESULTS}/tables/bench_backend_race.csv",
+            caption="report/table_bench_backend_race.rst",
+            category="Benchmark",
+        ),
         [
             f"{RESULTS}/tables/{name}.{ext}"
-            for name in ("bench_overhead", "bench_memory", "bench_optimizer_step")
+            for name in (
+                "bench_overhead", "bench_memory", "bench_optimizer_step", "bench_backend_race"
+            )
             for ext in ("md", "tex")
         ],
     log:

@@ -28,9 +28,14 @@ def test_suite_collects_the_full_grid():
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     ids = [line for line in done.stdout.splitlines() if "test_overhead[" in line]
-    # per network and batch size: 10 extensions x 3 regions + 2 DiagGGN x (step, iteration)
-    assert len(ids) == 6 * 4 * (10 * 3 + 2 * 2)
-    assert any("cifar10_3c3d-b128-cpu-backward-DiagGGNExact" in i for i in ids)
+    # per network and batch size: 12 extensions (2 native) x 3 regions + 4 DiagGGN x
+    # (step, iteration)
+    assert len(ids) == 6 * 4 * (12 * 3 + 4 * 2)
+    assert any("cifar10_3c3d-b128-cpu-backward-DiagGGNExact-native" in i for i in ids)
+    races = [line for line in done.stdout.splitlines() if "test_race[" in line]
+    assert len(races) == 6 * 4 and any(
+        "mnist_cnn-b128-cpu-forward_backward-race" in r for r in races
+    )
 
 
 def test_unknown_selection_is_a_usage_error():
@@ -39,12 +44,22 @@ def test_unknown_selection_is_a_usage_error():
     assert "unknown extension ['Magic']" in done.stdout + done.stderr
 
 
+TINY_EXTENSIONS = (
+    "none",
+    "DiagGGNMC",
+    "DiagGGNMC-native",
+    "DiagGGNExact",
+    "DiagGGNExact-native",
+    "BatchGrad",
+)
+
+
 @pytest.fixture(scope="module")
 def tiny_json(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bench") / "cpu.json"
     done = pytest_bench(
         "-q", "--bench-devices", "cpu", "--bench-networks", "digits_cnn",
-        "--bench-extensions", "none,DiagGGNMC,DiagGGNExact,BatchGrad", "--bench-batch-sizes", "4",
+        "--bench-extensions", ",".join(TINY_EXTENSIONS), "--bench-batch-sizes", "4",
         "--bench-rounds", "3", "--bench-warmup", "1", "--benchmark-json", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -53,9 +68,16 @@ def tiny_json(tmp_path_factory) -> Path:
 
 def test_tiny_run_covers_every_region(tiny_json):
     data = json.loads(tiny_json.read_text())
+    races = [b for b in data["benchmarks"] if b["extra_info"].get("kind") == "race"]
+    data["benchmarks"] = [b for b in data["benchmarks"] if b not in races]
     regions = {b["extra_info"]["region"] for b in data["benchmarks"]}
     assert regions == {"backward", "forward_backward", "paper_call", "step", "iteration"}
-    assert len(data["benchmarks"]) == 4 * 3 + 2 * 2
+    assert len(data["benchmarks"]) == 6 * 3 + 4 * 2
+    (race,) = races
+    times = race["extra_info"]["round_times_s"]
+    assert list(times) == ["none", "DiagGGNMC", "DiagGGNMC-native", "DiagGGNExact",
+                           "DiagGGNExact-native"]  # fmt: skip
+    assert all(len(t) == 3 for t in times.values())
     machine = data["machine_info"]
     assert machine["torch"] and machine["backpack"] and "cuda_available" in machine
     n_params = sum(p.numel() for p in PROBLEMS["digits_cnn"].model_fn().parameters())
@@ -70,7 +92,7 @@ def test_tiny_run_covers_every_region(tiny_json):
         # float32 gradients of every parameter are live at the end of backward
         assert peak[region, "none"] >= 4 * n_params
         # an extension keeps its per-parameter quantities on top of the gradient
-        for extension in ("DiagGGNMC", "DiagGGNExact", "BatchGrad"):
+        for extension in TINY_EXTENSIONS[1:]:
             assert peak[region, extension] >= peak[region, "none"] + 4 * n_params
 
 
@@ -87,13 +109,38 @@ def test_aggregation_of_a_real_benchmark_json(tiny_json):
         assert row.ratio_low <= row.ratio <= row.ratio_high
     assert table.paper_ratio.isna().all()  # the paper never timed digits_cnn
     step = benchagg.optimizer_step(frame)
-    assert set(step.extension) == {"DiagGGNMC", "DiagGGNExact"}
+    assert set(step.extension) == {
+        "DiagGGNMC",
+        "DiagGGNExact",
+        "DiagGGNMC-native",
+        "DiagGGNExact-native",
+    }
     for row in step.itertuples():
         times = frame[(frame.extension == row.extension)].set_index("region").median_s
         assert row.step_fraction_of_iteration == times["step"] / times["iteration"]
         assert row.step_ms == times["step"] * 1e3
     memory = benchagg.memory(frame)
     assert (memory[memory.extension == "none"].ratio == 1.0).all()
+
+
+def test_backend_race_ratios_are_paired_round_by_round(tiny_json):
+    (race,) = [
+        b["extra_info"] for b in json.loads(tiny_json.read_text())["benchmarks"]
+        if b["extra_info"].get("kind") == "race"
+    ]  # fmt: skip
+    table = benchagg.backend_race([tiny_json]).set_index("extension")
+    assert list(table.index) == ["DiagGGNMC", "DiagGGNExact"]
+    for name, row in table.iterrows():
+        native = race["round_times_s"][f"{name}-native"]
+        backpack = race["round_times_s"][name]
+        paired = sorted(a / b for a, b in zip(native, backpack, strict=True))
+        assert row.ratio == pytest.approx(paired[1])  # the median of three rounds
+        assert row.ratio_q1 <= row.ratio <= row.ratio_q3
+        assert row.native_ms == pytest.approx(sorted(native)[1] * 1e3)
+        assert row.memory_ratio == pytest.approx(
+            race["peak_memory_bytes"][f"{name}-native"] / race["peak_memory_bytes"][name]
+        )
+    assert table.loc["DiagGGNMC", "goal"] == 0.75 and table.loc["DiagGGNExact", "goal"] == 0.5
 
 
 def test_paper_ratio_stands_only_beside_the_papers_timed_call():
@@ -123,7 +170,8 @@ def test_tables_and_figures_from_the_command_line(tiny_json, tmp_path):
     from ggnbench import cli
 
     assert cli.main(["bench-tables", "--json", str(tiny_json), "--out", str(tmp_path)]) == 0
-    assert len(pd.read_csv(tmp_path / "bench_overhead.csv")) == 12
+    assert len(pd.read_csv(tmp_path / "bench_overhead.csv")) == 6 * 3
+    assert len(pd.read_csv(tmp_path / "bench_backend_race.csv")) == 2
     assert cli.main(["figures", "--bench", "--tables", str(tmp_path), "--out", str(tmp_path)]) == 0
     from matplotlib.image import imread
 

@@ -1,9 +1,10 @@
-"""pytest-benchmark JSON to overhead, memory and optimizer-step tables.
+"""pytest-benchmark JSON to overhead, memory, optimizer-step and backend-race tables.
 
 Ratios divide by the plain gradient (extension ``none``) of the same network, batch
 size, device and timed region, measured in the same benchmark session. The spread
 of a ratio is conservative: (q1 of the extension / q3 of the plain gradient,
-q3 / q1).
+q3 / q1). The backend race (``bench/test_race.py``) times native and BackPACK
+extensions in interleaved rounds; its ratios are paired, round by round.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def load_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
         )
         for bench in data.get("benchmarks", []):
             info = bench.get("extra_info", {})
+            if info.get("kind") == "race":
+                continue
             if "extension" not in info:
                 raise GGNBenchError(f"{path} holds a benchmark without ggnbench's extra_info")
             stats = bench["stats"]
@@ -162,4 +165,53 @@ def optimizer_step(frame: pd.DataFrame) -> pd.DataFrame:
                 "step_added_to_forward_backward": row.median_s / fwd_bwd,
             }
         )
+    return pd.DataFrame(rows)
+
+
+#: Goals for the native GGN diagonal's forward+backward time relative to BackPACK's,
+#: per BackPACK extension (CPU, batch 128): reported beside each measured ratio.
+BACKEND_GOALS = {"DiagGGNMC": 0.75, "DiagGGNExact": 0.5}
+
+
+def backend_race(paths: list[str | Path]) -> pd.DataFrame:
+    """Paired per-round ratios native/BackPACK from the races in benchmark JSON files.
+
+    Args:
+        paths: JSON files written with ``--benchmark-json``.
+
+    Returns:
+        Per race and BackPACK extension: both medians (ms), the plain gradient's, the
+        median and quartiles of the per-round ratio native/BackPACK, both peak memories
+        and their ratio, and the goal; empty when no race was run.
+    """
+    rows = []
+    for path in paths:
+        for bench in read_json(path, "rerun the benchmark (snakemake bench)").get("benchmarks", []):
+            info = bench.get("extra_info", {})
+            if info.get("kind") != "race":
+                continue
+            times = {k: np.asarray(v) for k, v in info["round_times_s"].items()}
+            memory = info["peak_memory_bytes"]
+            none_ms = float(np.median(times["none"])) * 1e3 if "none" in times else np.nan
+            for native, times_native in times.items():
+                backpack = native.removesuffix("-native")
+                if native == backpack or backpack not in times:
+                    continue
+                paired = times_native / times[backpack]
+                q1, median, q3 = np.percentile(paired, [25, 50, 75])
+                rows.append(
+                    {
+                        **{k: info[k] for k in CASE},
+                        "extension": backpack,
+                        "rounds": len(paired),
+                        "none_ms": none_ms,
+                        "backpack_ms": float(np.median(times[backpack])) * 1e3,
+                        "native_ms": float(np.median(times_native)) * 1e3,
+                        "ratio": median, "ratio_q1": q1, "ratio_q3": q3,
+                        "goal": BACKEND_GOALS.get(backpack, np.nan),
+                        "backpack_memory_mb": memory[backpack] / 2**20,
+                        "native_memory_mb": memory[native] / 2**20,
+                        "memory_ratio": memory[native] / memory[backpack],
+                    }
+                )  # fmt: skip
     return pd.DataFrame(rows)

@@ -112,6 +112,7 @@ def cmd_bench_tables(args: argparse.Namespace) -> None:
         "bench_overhead": benchagg.overhead(frame),
         "bench_memory": benchagg.memory(frame),
         "bench_optimizer_step": benchagg.optimizer_step(frame),
+        "bench_backend_race": benchagg.backend_race(args.json),
     }
     for name, table in tables.items():
         write_table(table, args.out, name)
@@ -244,7 +245,8 @@ def add_all(sub: argparse._SubParsersAction) -> None:
         "bench-tables",
         help="pytest-benchmark JSON to overhead, memory and optimizer-step tables",
         description="Divide each extension's median time by the plain gradient's from the "
-        "same session and write bench_overhead, bench_memory and bench_optimizer_step.",
+        "same session and write bench_overhead, bench_memory, bench_optimizer_step and "
+        "bench_backend_race (native/BackPACK in interleaved rounds; empty without a race).",
     )
     p.add_argument("--json", nargs="+", required=True, help="pytest-benchmark JSON files")
     p.add_argument("--out", type=Path, required=True, help="tables folder")

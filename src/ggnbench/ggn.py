@@ -363,28 +363,32 @@ def backpropagate(layers: list[Layer], columns: Tensor) -> dict[nn.Parameter, Te
     Returns:
         Each parameter of a Linear or Conv2d layer mapped to its GGN diagonal.
     """
-    first = next(i for i, (module, _, _) in enumerate(layers) if type(module) in DIAGONALS)
     weighted = [i for i, (module, _, _) in enumerate(layers) if type(module) in DIAGONALS]
-    at_output: dict[int, Tensor] = {}
+    diagonals: dict[nn.Parameter, Tensor] = {}
+
+    def add(i: int, grad_out: Tensor) -> None:
+        module, x, _ = layers[i]
+        params = [module.weight] + ([module.bias] if module.bias is not None else [])
+        rule = DIAGONALS[type(module)]
+        for param, diagonal in zip(params, rule(module, x.detach(), grad_out), strict=True):
+            diagonals[param] = diagonal
+
     if columns.shape[1] == 1:
         # One column: autograd's own backward through the recorded graph.
         outputs = [layers[i][2] for i in weighted]
         grads = torch.autograd.grad(layers[-1][2], outputs, columns[:, 0], retain_graph=True)
-        at_output = {i: g.unsqueeze(1) for i, g in zip(weighted, grads, strict=True)}
-    else:
-        g = columns
-        for i in range(len(layers) - 1, first - 1, -1):
-            at_output[i] = g
-            if i > first:
-                module, x, y = layers[i]
-                g = INPUT_GRADIENTS[type(module)](module, x, y, g)
-    diagonals: dict[nn.Parameter, Tensor] = {}
-    for i in weighted:
-        module, x, _ = layers[i]
-        params = [module.weight] + ([module.bias] if module.bias is not None else [])
-        rule = DIAGONALS[type(module)]
-        for param, diagonal in zip(params, rule(module, x.detach(), at_output[i]), strict=True):
-            diagonals[param] = diagonal
+        for i, grad_out in zip(weighted, grads, strict=True):
+            add(i, grad_out.unsqueeze(1))
+        return diagonals
+    # Several columns: layer by layer, each weighted layer's diagonal formed on the way
+    # so that only one layer's columns are held at a time.
+    g = columns
+    for i in range(len(layers) - 1, weighted[0] - 1, -1):
+        if i in weighted:
+            add(i, g)
+        if i > weighted[0]:
+            module, x, y = layers[i]
+            g = INPUT_GRADIENTS[type(module)](module, x, y, g)
     return diagonals
 
 

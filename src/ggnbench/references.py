@@ -1,9 +1,10 @@
-"""Independent autograd / torch.func references for every timed BackPACK quantity.
+"""Independent autograd / torch.func references for every curvature quantity ggnbench uses.
 
-Each function takes an (unextended) model in eval mode, a cross-entropy loss with
-mean reduction, and a small batch; it returns the reference per parameter name.
-The benchmark's correctness gate compares BackPACK's result against these before
-any timing.
+Each function takes an (unextended) model in eval mode, a cross-entropy loss (mean
+reduction unless a function says otherwise), and a small batch; it returns the reference
+per parameter name. The tests check BackPACK's and the native backend's results against
+these, and the benchmark's correctness gate does so before any timing. They are written
+for clarity, not speed: loops over samples and classes, one vector-Jacobian product each.
 """
 
 from __future__ import annotations
@@ -62,16 +63,16 @@ def variance(model, loss_fn, x, y) -> dict[str, Tensor]:
 
 
 def ggn_diagonal(model: nn.Module, loss_fn: nn.Module, x: Tensor, y: Tensor) -> dict[str, Tensor]:
-    """diag(J^T H J) for mean cross-entropy through vector-Jacobian products.
+    """diag(J^T H J) for cross-entropy (mean or sum reduction) by vector-Jacobian products.
 
     With p the softmax output, H_n = (diag p - p p^T) / N = S S^T for
-    S = (diag sqrt(p) - p sqrt(p)^T) / sqrt(N); the diagonal is the sum of squared
-    ``J_n^T s`` over the columns ``s`` of S and over samples.
+    S = (diag sqrt(p) - p sqrt(p)^T) / sqrt(N) (no 1/N under sum reduction); the diagonal
+    is the sum of squared ``J_n^T s`` over the columns ``s`` of S and over samples.
     """
     params = params_of(model)
-    n = len(x)
+    n = len(x) if loss_fn.reduction == "mean" else 1
     out = {k: torch.zeros_like(v) for k, v in params.items()}
-    for i in range(n):
+    for i in range(len(x)):
 
         def logits(p: dict[str, Tensor], i: int = i) -> Tensor:
             return functional_call(model, p, (x[i : i + 1],))[0]
