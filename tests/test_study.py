@@ -45,6 +45,12 @@ def test_shipped_configs_are_valid(name):
         (lambda c: c.update(final_seeds=[]), "final_seeds", "non-empty"),
         (lambda c: c["optimizers"]["diag_ggn_mc"].update(damping=[-1.0]), "damping/0", "minimum"),
         (lambda c: c.update(devices=["tpu"]), "devices", "tpu"),
+        (
+            lambda c: c["optimizers"]["diag_ggn_mc"].update(backend="jax"),
+            "diag_ggn_mc/backend",
+            "jax",
+        ),
+        (lambda c: c["optimizers"]["sgd"].update(backend="native"), "optimizers/sgd", "backend"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(edit, key, words):
@@ -193,7 +199,7 @@ def enums(node, found=None) -> list[list]:
 def test_schema_enums_match_the_registries():
     import sys
 
-    from ggnbench.optim import CURVATURE_AVERAGES, OPTIMIZERS
+    from ggnbench.optim import BACKENDS, CURVATURE_AVERAGES, OPTIMIZERS
     from ggnbench.problems import PROBLEMS
     from ggnbench.train import HOLDOUTS
 
@@ -206,5 +212,17 @@ def test_schema_enums_match_the_registries():
     # problems: the study, problem_list, bench networks and four per_problem blocks
     assert len(problem_enums) == 7 and set(problem_enums) == {tuple(PROBLEMS)}
     assert tuple(EXTENSIONS) in found and tuple(REGIONS) in found
-    assert CURVATURE_AVERAGES in found and HOLDOUTS in found
+    assert CURVATURE_AVERAGES in found and HOLDOUTS in found and BACKENDS in found
     assert set(schema["properties"]["optimizers"]["properties"]) == set(OPTIMIZERS)
+
+
+def test_backend_reaches_the_run_configuration():
+    config = resolved("config/quick.yaml")
+    config["optimizers"]["diag_ggn_exact"]["backend"] = "native"
+    assert config_error(config, SCHEMA) is None
+    exact = study.run_config(config, "digits_cnn", "diag_ggn_exact", {"lr": 0.1, "damping": 1.0},
+                             "cpu", 0)  # fmt: skip
+    mc = study.run_config(
+        config, "digits_cnn", "diag_ggn_mc", {"lr": 0.1, "damping": 1.0}, "cpu", 0
+    )
+    assert exact["backend"] == "native" and mc["backend"] is None

@@ -224,3 +224,30 @@ def test_cuda_run_matches_cpu_closely(tmp_path):
                         eval_every=0, device=device, data_root=str(tmp_path))  # fmt: skip
         results[device] = [r["loss"] for r in run(cfg).records if r["split"] == "train"]
     assert results["cuda"] == pytest.approx(results["cpu"], rel=1e-3)
+
+
+@pytest.mark.parametrize("optimizer", ["diag_ggn_mc", "diag_ggn_exact"])
+def test_native_backend_trains_as_backpack_does(mnist_root, tmp_path, optimizer):
+    """Same random numbers, same arithmetic up to rounding: the traces agree closely."""
+    traces, runs = {}, {}
+    for backend in ("backpack", "native"):
+        out = tmp_path / backend
+        argv = train_args(out, mnist_root, **{"--optimizer": optimizer, "--backend": backend,
+                                              "--steps": "20", "--eval-every": "10"})  # fmt: skip
+        assert cli.main(argv) == 0
+        traces[backend] = train_rows(out).loss.tolist()
+        runs[backend] = json.loads((out / "run.json").read_text())
+    assert traces["native"] == pytest.approx(traces["backpack"], rel=1e-4)
+    assert runs["native"]["config"]["backend"] == "native"
+    assert runs["native"]["resolved"]["optimizer"]["backend"] == "native"
+    assert runs["backpack"]["resolved"]["optimizer"]["backend"] == "backpack"
+    final = {b: r["summary"]["final_test_accuracy"] for b, r in runs.items()}
+    assert abs(final["native"] - final["backpack"]) <= 0.01
+
+
+def test_backend_only_for_diag_ggn(mnist_root, tmp_path, capsys):
+    argv = train_args(tmp_path / "o", mnist_root, **{"--optimizer": "adam", "--backend": "native"})
+    argv.remove("--damping")
+    argv.remove("1.0")
+    assert cli.main(argv) == 2
+    assert "optimizer 'adam' does not take backend; drop --backend" in capsys.readouterr().err
