@@ -7,7 +7,7 @@ LOCK := envs/requirements.lock
 STAMP := $(VENV)/.ggnbench-$(shell sha256sum $(LOCK) | cut -c1-16)
 BIN := $(VENV)/bin
 
-.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-overhead cuda-check
+.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-overhead measure-backends cuda-check
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,6 +46,9 @@ measure-step: setup  ## time per training step of each optimizer (mnist_cnn, syn
 
 measure-overhead: setup  ## the workflow's scheduling overhead on the quick study
 	$(BIN)/python bench/workflow_overhead.py --configfile config/quick.yaml --cores $(CORES)
+
+measure-backends: setup  ## DiagGGN native vs BackPACK backend: final accuracy on the quick study
+	$(BIN)/python bench/backend_accuracy.py --config config/quick.yaml
 
 cuda-check: setup  ## on a GPU machine: the CUDA tests and the CUDA benchmark of both GGN backends
 	bench/cuda_check.sh results/cuda $(BIN)/python
