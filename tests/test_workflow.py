@@ -186,6 +186,8 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
     assert len(pd.read_csv(tables / "time_per_step.csv")) == 2
     assert pd.read_csv(tables / "diverged.csv").diverged.sum() == 1
     assert set(pd.read_csv(tables / "time_to_target.csv").optimizer) == {"sgd", "diag_ggn_mc"}
+    race = pd.read_csv(tables / "bench_backend_race.csv")
+    assert race.extension.tolist() == ["DiagGGNMC"] and (race.ratio > 0).all()
     seed_table = pd.read_csv(tables / "seed_example.csv")
     assert seed_table.step.tolist() == [0, 50, 100, 150, 200]
     assert seed_table.ours_published_loss.notna().iloc[0]  # step 0 ran (3 steps here)
