@@ -100,6 +100,7 @@ def check(network: str, name: str, device: str) -> None:
     Raises:
         AssertionError: If BackPACK's result differs from the reference.
         pytest.skip.Exception: If BackPACK does not support a layer, or no reference exists.
+        ValueError: If the extension's kind has no check (``cases.py`` defines the kinds).
     """
     spec = EXTENSIONS[name]
     if spec.kind in ("exact", "mc"):

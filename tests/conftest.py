@@ -28,7 +28,11 @@ DEVICES = [
 def make_mnist_root(
     root: Path, folder: str = "MNIST", n_train: int = 700, n_test: int = 200
 ) -> Path:
-    """Write a small MNIST-format data set that torchvision's class reads."""
+    """Write a small MNIST-format data set that torchvision's class reads.
+
+    Returns:
+        The data root.
+    """
     return write_mnist(root, folder=folder, n_train=n_train, n_test=n_test)
 
 
@@ -37,6 +41,9 @@ def make_cifar10_root(root: Path, n_per_batch: int = 20, n_test: int = 30) -> Pa
 
     torchvision checks the published MD5 sums of the batch files; the tests that use
     this data set disable that check (``cifar_without_checksums``).
+
+    Returns:
+        The data root.
     """
     import pickle
 

@@ -84,6 +84,9 @@ def paper_trace(
     The data come from ggnbench's loaders for the problem (the pipeline is not what is
     compared here); seeding follows the order ``ggnbench train`` documents: seed, loaders,
     network, then one shuffled pass after another.
+
+    Returns:
+        ``(loss, accuracy)`` of each mini-batch.
     """
     problem = get_problem(problem_name)
     torch.manual_seed(seed)

@@ -5,8 +5,8 @@ import torch
 from backpack import backpack, extend
 from backpack.extensions import DiagGGNExact, DiagGGNMC
 from torch import nn
-from torch.func import functional_call, jacrev
 
+from ggnbench import references
 from ggnbench.errors import GGNBenchError
 from ggnbench.optim import DiagGGN, backpack_extensions, build_optimizer
 from tests.settings_optim import CASES
@@ -22,24 +22,6 @@ def make_case(case: dict, device: str, batch: int = 6, seed: int = 0):
     return model, x, y
 
 
-def autograd_ggn_diagonal(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict:
-    """diag(J^T H J) for mean cross-entropy, from torch.func Jacobians.
-
-    J: Jacobian of the logits w.r.t. each parameter; H: Hessian of the loss w.r.t.
-    the logits, per example (diag(p) - p p^T) / N.
-    """
-    params = {k: v.detach() for k, v in model.named_parameters()}
-    logits = model(x).detach()
-    jac = jacrev(lambda p: functional_call(model, p, (x,)))(params)
-    probs = logits.softmax(dim=1)
-    hess = (torch.diag_embed(probs) - probs.unsqueeze(2) * probs.unsqueeze(1)) / len(y)
-    out = {}
-    for name, j in jac.items():
-        j = j.reshape(len(y), logits.shape[1], -1)
-        out[name] = torch.einsum("nci,ncd,ndi->i", j, hess, j).reshape(params[name].shape)
-    return out
-
-
 def backpack_diagonal(model, x, y, extension, attr):
     model = extend(model)
     loss_fn = extend(nn.CrossEntropyLoss())
@@ -52,7 +34,7 @@ def backpack_diagonal(model, x, y, extension, attr):
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_exact_diagonal_matches_autograd(case, device):
     model, x, y = make_case(case, device)
-    reference = autograd_ggn_diagonal(model, x, y)
+    reference = references.ggn_diagonal(model, nn.CrossEntropyLoss(), x, y)
     ours = backpack_diagonal(model, x, y, DiagGGNExact(), "diag_ggn_exact")
     for name in reference:
         torch.testing.assert_close(ours[name], reference[name], rtol=1e-8, atol=1e-10)
@@ -60,7 +42,7 @@ def test_exact_diagonal_matches_autograd(case, device):
 
 def mc_average(case, device, samples: int) -> tuple[dict, dict]:
     model, x, y = make_case(case, device)
-    reference = autograd_ggn_diagonal(model, x, y)
+    reference = references.ggn_diagonal(model, nn.CrossEntropyLoss(), x, y)
     total = {k: torch.zeros_like(v) for k, v in reference.items()}
     torch.manual_seed(1)
     for _ in range(samples):

@@ -174,6 +174,9 @@ def _sum_squared_outer(grad_out: Tensor, inputs: Tensor) -> Tensor:
 
     The per-sample, per-column gradients ``G U^T`` are formed for a slice of samples at a
     time (at most :data:`CHUNK_ELEMENTS` elements), squared and summed.
+
+    Returns:
+        The sum, ``[O, K]``.
     """
     n, columns, out, positions = grad_out.shape
     width = inputs.shape[1]

@@ -68,6 +68,9 @@ def ggn_diagonal(model: nn.Module, loss_fn: nn.Module, x: Tensor, y: Tensor) -> 
     With p the softmax output, H_n = (diag p - p p^T) / N = S S^T for
     S = (diag sqrt(p) - p sqrt(p)^T) / sqrt(N) (no 1/N under sum reduction); the diagonal
     is the sum of squared ``J_n^T s`` over the columns ``s`` of S and over samples.
+
+    Returns:
+        The diagonal per parameter name.
     """
     params = params_of(model)
     n = len(x) if loss_fn.reduction == "mean" else 1

@@ -248,6 +248,9 @@ def runs(
     Returns:
         Dicts with ``out`` (run folder) and ``config`` (run configuration); final runs
         also say their ``protocol``: ``tuned`` (best grid point) or ``fixed`` (not tuned).
+
+    Raises:
+        GGNBenchError: On an unknown stage.
     """
     if stage == "tune":
         if not tuned(config, problem, optimizer):

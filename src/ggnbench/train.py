@@ -168,6 +168,9 @@ def evaluate(
 
     Returns:
         ``(loss, accuracy)`` averaged over examples.
+
+    Raises:
+        GGNBenchError: If the split is empty.
     """
     was_training = model.training
     model.eval()
