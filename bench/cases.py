@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from backpack import backpack, extend
 from backpack import extensions as ext
+from regions import REGIONS as _REGIONS
 from torch import nn
 
 from ggnbench import references as ref
@@ -105,10 +106,11 @@ EXTENSIONS: dict[str, Extension] = {
 NATIVE_OF = {e.name: e.name.removesuffix("-native") for e in EXTENSIONS.values()
              if e.backend == "native"}  # fmt: skip
 
-#: Timed regions: backward only, forward+backward, the paper's timed call (fetching the
-#: first batch of a freshly shuffled, augmented DataLoader, then forward and backward),
-#: and for the DiagGGN optimizers their own step() and the whole iteration.
-REGIONS = ("backward", "forward_backward", "paper_call", "step", "iteration")
+#: Timed regions (``regions.REGIONS``): backward only, forward+backward, the paper's timed
+#: call (fetching the first batch of a freshly shuffled, augmented DataLoader, then
+#: forward and backward), and for the DiagGGN optimizers their own step() and the whole
+#: iteration.
+REGIONS = tuple(_REGIONS)
 #: Extensions with a DiagGGN optimizer step: its (curvature, backend).
 STEP_EXTENSIONS = {
     "DiagGGNMC": ("mc", "backpack"),

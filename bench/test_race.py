@@ -15,9 +15,9 @@ import time
 import gate
 import torch
 from conftest import Case
+from regions import REGIONS
 from test_overhead import build
 
-from ggnbench.devices import synchronize
 from ggnbench.memory import peak_memory
 
 
@@ -26,21 +26,14 @@ def test_race(benchmark, race, bench_rounds):
     entrants = {}
     for name in race.extensions:
         gate.check(race.network, name, race.device)
-        model, loss_fn, _, context, device, x_host, y_host = build(
-            Case(race.network, race.batch_size, race.device, race.region, name)
-        )
+        subject = build(Case(race.network, race.batch_size, race.device, race.region, name))
+        setup, target = REGIONS[race.region](subject)
 
-        def target(model=model, loss_fn=loss_fn, context=context, device=device,
-                   x_host=x_host, y_host=y_host) -> None:  # fmt: skip
-            for p in model.parameters():
-                p.grad = None
-            x, y = x_host.to(device, non_blocking=True), y_host.to(device, non_blocking=True)
-            loss = loss_fn(model(x), y)
-            with context():
-                loss.backward()
-            synchronize(device)
+        def one(setup=setup, target=target) -> None:
+            args, _ = setup()
+            target(*args)
 
-        entrants[name] = target
+        entrants[name] = one
     names = list(entrants)
     memory = {name: peak_memory(entrants[name], torch.device(race.device))[0] for name in names}
     rounds, warmup = bench_rounds
