@@ -1,6 +1,7 @@
 """Options, parametrization and machine info of the overhead benchmark.
 
-Select what to time on the command line, for example::
+Without options it times what a study's ``bench`` section times by default (the defaults
+in ``config/schema.yaml``, read here); select what to time on the command line, e.g.::
 
     pytest bench/ --bench-networks mnist_cnn,cifar10_3c3d --bench-batch-sizes 32,48,64,128 \
         --bench-devices cpu --benchmark-json results/bench/cpu.json
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -60,17 +62,32 @@ def _csv(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+#: The study configuration's schema, whose ``bench`` defaults are this suite's defaults.
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+
+
+def _defaults() -> dict:
+    """The ``bench`` section's defaults in the schema (what a study runs by default)."""
+    bench = yaml.safe_load(SCHEMA.read_text())["properties"]["bench"]["properties"]
+    return {key: spec["default"] for key, spec in bench.items() if "default" in spec}
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
-    """Selection options of the benchmark suite."""
+    """Selection options of the benchmark suite; defaults from the schema's ``bench``."""
+    d = _defaults()
     group = parser.getgroup("ggnbench", "ggnbench overhead benchmark")
-    group.addoption("--bench-networks", default="digits_cnn,mnist_cnn", help="problem networks")
-    group.addoption("--bench-extensions", default=",".join(EXTENSIONS), help="extensions")
-    group.addoption("--bench-batch-sizes", default="32,128", help="batch sizes")
+    group.addoption("--bench-networks", default=",".join(d["networks"]), help="problem networks")
+    group.addoption("--bench-extensions", default=",".join(d["extensions"]), help="extensions")
+    group.addoption(
+        "--bench-batch-sizes", default=",".join(map(str, d["batch_sizes"])), help="batch sizes"
+    )
     group.addoption("--bench-devices", default="auto", help="cpu, cuda or auto")
-    group.addoption("--bench-regions", default=",".join(REGIONS), help="timed regions")
-    group.addoption("--bench-rounds", type=int, default=20, help="timed rounds per case")
-    group.addoption("--bench-warmup", type=int, default=3, help="warm-up rounds per case")
-    group.addoption("--bench-threads", type=int, default=None, help="torch CPU threads")
+    group.addoption("--bench-regions", default=",".join(d["regions"]), help="timed regions")
+    group.addoption("--bench-rounds", type=int, default=d["rounds"], help="timed rounds per case")
+    group.addoption(
+        "--bench-warmup", type=int, default=d["warmup_rounds"], help="warm-up rounds per case"
+    )
+    group.addoption("--bench-threads", type=int, default=d["threads"], help="torch CPU threads")
 
 
 def _selection(

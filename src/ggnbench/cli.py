@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ggnbench import defaults
 from ggnbench.errors import GGNBenchError
 
 
@@ -141,8 +142,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "default) or ggnbench's own hooks (native)",
     )
     p.add_argument("--weight-decay", type=_float, help="L2 on weights; default: the problem's own")
-    p.add_argument("--seed", type=int, default=0, help="seed set before data and model (0)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (cpu)")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.SEED,
+        help=f"seed set before data and model ({defaults.SEED})",
+    )
+    p.add_argument(
+        "--device", default=defaults.DEVICE, help=f"cpu, cuda, cuda:N or auto ({defaults.DEVICE})"
+    )
     length = p.add_mutually_exclusive_group(required=True)
     length.add_argument("--steps", type=int, help="number of optimizer steps")
     length.add_argument("--epochs", type=int, help="number of passes over the training set")
@@ -150,16 +158,22 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--eval-every",
         type=_eval_every,
-        default=50,
-        help="evaluate every K steps (50; 0: only at the end; 'epoch': once a pass)",
+        default=defaults.EVAL_EVERY,
+        help=f"evaluate every K steps (0: only at the end) or 'epoch': once a pass "
+        f"({defaults.EVAL_EVERY})",
     )
     p.add_argument(
         "--holdout",
         choices=["fixed", "per_seed"],
-        default="fixed",
+        default=defaults.HOLDOUT,
         help="validation holdout: the problem's fixed one, or drawn with the seed (DeepOBS)",
     )
-    p.add_argument("--eval-batch-size", type=int, default=1000, help="evaluation batch size")
+    p.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=defaults.EVAL_BATCH_SIZE,
+        help=f"evaluation batch size ({defaults.EVAL_BATCH_SIZE})",
+    )
     p.add_argument(
         "--keep-grad",
         action="store_true",

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ggnbench import data, models
+from ggnbench import data, defaults, models
 from ggnbench.errors import GGNBenchError
 
 #: Seed of the fixed permutation that holds the validation set out; part of each
@@ -237,7 +237,7 @@ def make_loaders(
     problem: Problem,
     data_root: str | Path,
     batch_size: int | None = None,
-    eval_batch_size: int = 1000,
+    eval_batch_size: int = defaults.EVAL_BATCH_SIZE,
     download: bool = True,
     holdout_seed: int | None = None,
 ) -> Loaders:

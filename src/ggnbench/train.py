@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ggnbench import defaults
 from ggnbench.devices import resolve_device, synchronize
 from ggnbench.errors import GGNBenchError
 from ggnbench.optim import backward, build_optimizer, check_positive, get_spec, prepare
@@ -79,15 +80,15 @@ class RunConfig:
     curvature_beta: float | None = None
     backend: str | None = None
     weight_decay: float | None = None
-    seed: int = 0
-    device: str = "cpu"
+    seed: int = defaults.SEED
+    device: str = defaults.DEVICE
     steps: int | None = None
     epochs: int | None = None
     batch_size: int | None = None
-    eval_every: int | str = 50
-    eval_batch_size: int = 1000
+    eval_every: int | str = defaults.EVAL_EVERY
+    eval_batch_size: int = defaults.EVAL_BATCH_SIZE
     keep_grad: bool = False
-    holdout: str = "fixed"
+    holdout: str = defaults.HOLDOUT
     data_root: str = "data"
     download: bool = True
     threads: int | None = None

@@ -1,0 +1,20 @@
+"""The defaults of one run, in one place.
+
+``RunConfig``, the ``ggnbench train`` options and the data loaders take their defaults
+from here; ``config/schema.yaml`` fills the same values into a study configuration, and a
+test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+#: Evaluate once per pass over the training set (as DeepOBS does); an integer K means
+#: every K steps, 0 only at the end.
+EVAL_EVERY: int | str = "epoch"
+#: Batch size of the evaluation passes (valid, test, train_eval).
+EVAL_BATCH_SIZE = 1000
+#: Validation holdout: each problem's fixed permutation (``per_seed``: drawn with the seed).
+HOLDOUT = "fixed"
+#: Seed set before data and model are built.
+SEED = 0
+#: Device of a run.
+DEVICE = "cpu"
