@@ -29,7 +29,7 @@ echo "== benchmark: forward+backward and the backend race, batch 128, $device"
     --bench-devices "$device" --bench-networks mnist_cnn,cifar10_3c3d --bench-batch-sizes 128 \
     --bench-extensions none,DiagGGNMC,DiagGGNMC-native,DiagGGNExact,DiagGGNExact-native \
     --benchmark-json "$out/$device.json" 2>&1 | tail -n 3
-"$py" -m ggnbench.cli bench-tables --json "$out/$device.json" --out "$out"
+"$py" -m ggnbench.cli tables bench --json "$out/$device.json" --out "$out"
 "$py" - "$out" <<'PY'
 import sys
 import pandas as pd

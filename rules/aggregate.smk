@@ -7,16 +7,7 @@ rule aggregate:
         final=study.manifests(config, DEVICES, "final"),
         best=tuning_targets(),
     output:
-        [
-            report(
-                f"{RESULTS}/tables/{name}.csv",
-                caption=f"report/table_{name}.rst",
-                category="Tables",
-            )
-            for name in TABLES
-        ],
-        [f"{RESULTS}/tables/{name}.{ext}" for name in TABLES for ext in ("md", "tex")],
-        curves=f"{RESULTS}/tables/curves.csv",
+        table_outputs("study"),
     log:
         f"{RESULTS}/logs/aggregate.log",
     params:
@@ -31,7 +22,7 @@ rule aggregate:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} aggregate --tune {{input.tune}} --final {{input.final}} "
+        f"{GGNBENCH} tables study --tune {{input.tune}} --final {{input.final}} "
         f"--targets {{params.targets:q}} --out {{params.out}} {ON_FAIL}"
 
 
@@ -66,14 +57,7 @@ rule paper_tables:
         f"{RESULTS}/tables/curves.csv",
         f"{RESULTS}/tables/runs.csv",
     output:
-        report(
-            f"{RESULTS}/tables/paper_comparison.csv",
-            caption="report/table_paper_comparison.rst",
-            category="The paper",
-        ),
-        f"{RESULTS}/tables/paper_comparison.md",
-        f"{RESULTS}/tables/paper_comparison.tex",
-        f"{RESULTS}/tables/paper_curves.csv",
+        table_outputs("paper"),
     log:
         f"{RESULTS}/logs/paper/tables.log",
     params:
@@ -82,7 +66,7 @@ rule paper_tables:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} paper-tables --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
+        f"{GGNBENCH} tables paper --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
 
 
 rule paper_figures:
@@ -110,14 +94,7 @@ rule seed_example_table:
     input:
         expand(f"{RESULTS}/seed_example/{{variant}}/run.json", variant=SEED_EXAMPLE["variants"]),
     output:
-        report(
-            f"{RESULTS}/tables/seed_example.csv",
-            caption="report/table_seed_example.rst",
-            category="Reference example",
-        ),
-        f"{RESULTS}/tables/seed_example.md",
-        f"{RESULTS}/tables/seed_example.tex",
-        f"{RESULTS}/tables/seed_example_trace.csv",
+        table_outputs("seed-example"),
     log:
         f"{RESULTS}/logs/seed_example/table.log",
     params:
@@ -128,7 +105,7 @@ rule seed_example_table:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} seed-example-table --run {{params.runs}} --published {{params.published:q}} "
+        f"{GGNBENCH} tables seed-example --run {{params.runs}} --published {{params.published:q}} "
         f"--data-label {{params.label:q}} --out {{params.out}} {ON_FAIL}"
 
 

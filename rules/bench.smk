@@ -35,33 +35,7 @@ rule bench_tables:
     input:
         expand(f"{RESULTS}/bench/{{device}}.json", device=DEVICES),
     output:
-        report(
-            f"{RESULTS}/tables/bench_overhead.csv",
-            caption="report/table_bench_overhead.rst",
-            category="Benchmark",
-        ),
-        report(
-            f"{RESULTS}/tables/bench_memory.csv",
-            caption="report/table_bench_memory.rst",
-            category="Benchmark",
-        ),
-        report(
-            f"{RESULTS}/tables/bench_optimizer_step.csv",
-            caption="report/table_bench_optimizer_step.rst",
-            category="Benchmark",
-        ),
-        report(
-            f"{RESULTS}/tables/bench_backend_race.csv",
-            caption="report/table_bench_backend_race.rst",
-            category="Benchmark",
-        ),
-        [
-            f"{RESULTS}/tables/{name}.{ext}"
-            for name in (
-                "bench_overhead", "bench_memory", "bench_optimizer_step", "bench_backend_race"
-            )
-            for ext in ("md", "tex")
-        ],
+        table_outputs("bench"),
     log:
         f"{RESULTS}/logs/bench/tables.log",
     params:
@@ -69,7 +43,7 @@ rule bench_tables:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} bench-tables --json {{input}} --out {{params.out}} {ON_FAIL}"
+        f"{GGNBENCH} tables bench --json {{input}} --out {{params.out}} {ON_FAIL}"
 
 
 rule bench_figures:

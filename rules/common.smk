@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ggnbench import heal, lock, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
+from ggnbench.tables import TABLE_SETS  # noqa: E402
 
 try:
     DEVICES = study.resolve_devices(config)
@@ -25,7 +26,6 @@ PYTHON = "python" if _CONDA else shlex.quote(sys.executable)
 GGNBENCH = f"PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} {PYTHON} -m ggnbench.cli"
 # Run a ggnbench command into the job's log; on failure repeat the log's last line.
 ON_FAIL = "> {log} 2>&1 || {{ tail -n 1 {log} >&2; exit 1; }}"
-TABLES = ["runs", "final_metrics", "time_per_step", "time_to_target", "diverged"]
 FIGURES = ["learning_curves", "lr_damping_heatmap", "accuracy_vs_damping", "time_per_step"]
 SEED_EXAMPLE = config["seed_example"]
 BENCH = config["bench"]
@@ -37,6 +37,27 @@ ANALYSIS_ENV = "../envs/analysis.yaml"
 def folder_of(wildcards, output):
     """The folder of a rule's first output."""
     return str(Path(output[0]).parent)
+
+
+#: The report category of each table set.
+TABLE_CATEGORIES = {
+    "study": "Tables",
+    "paper": "The paper",
+    "seed-example": "Reference example",
+    "bench": "Benchmark",
+}
+
+
+def table_outputs(name):
+    """Every file of a table set (ggnbench.tables), its CSV tables shown in the report."""
+    table_set = TABLE_SETS[name]
+    shown = {f"{RESULTS}/tables/{t}.csv": t for t in table_set.tables}
+    category = TABLE_CATEGORIES[name]
+    return [
+        path if path not in shown
+        else report(path, caption=f"report/table_{shown[path]}.rst", category=category)
+        for path in table_set.outputs(f"{RESULTS}/tables")
+    ]
 
 
 wildcard_constraints:
@@ -103,8 +124,7 @@ def final_targets():
 
 
 def table_targets():
-    names = [*TABLES, "paper_comparison"]
-    return [f"{RESULTS}/tables/{name}.{ext}" for name in names for ext in ("csv", "md", "tex")]
+    return [*TABLE_SETS["study"].outputs(f"{RESULTS}/tables"), *TABLE_SETS["paper"].outputs(f"{RESULTS}/tables")]
 
 
 def figure_targets():
@@ -116,7 +136,7 @@ def seed_example_targets():
     if not SEED_EXAMPLE["enabled"]:
         return []
     return [
-        f"{RESULTS}/tables/seed_example.csv",
+        *TABLE_SETS["seed-example"].outputs(f"{RESULTS}/tables"),
         f"{RESULTS}/figures/seed_example.png",
         f"{RESULTS}/figures/seed_example.pdf",
     ]
@@ -125,11 +145,7 @@ def seed_example_targets():
 def bench_targets():
     if not BENCH["enabled"]:
         return []
-    tables = [
-        f"{RESULTS}/tables/{name}.{ext}"
-        for name in ("bench_overhead", "bench_memory", "bench_optimizer_step")
-        for ext in ("csv", "md", "tex")
-    ]
+    tables = TABLE_SETS["bench"].outputs(f"{RESULTS}/tables")
     figures = [f"{RESULTS}/figures/{name}.{fmt}" for name in BENCH_FIGURES for fmt in ("png", "pdf")]
     return tables + figures
 

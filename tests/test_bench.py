@@ -169,7 +169,7 @@ def test_foreign_json_is_refused(tmp_path):
 def test_tables_and_figures_from_the_command_line(tiny_json, tmp_path):
     from ggnbench import cli
 
-    assert cli.main(["bench-tables", "--json", str(tiny_json), "--out", str(tmp_path)]) == 0
+    assert cli.main(["tables", "bench", "--json", str(tiny_json), "--out", str(tmp_path)]) == 0
     assert len(pd.read_csv(tmp_path / "bench_overhead.csv")) == 6 * 3
     assert len(pd.read_csv(tmp_path / "bench_backend_race.csv")) == 2
     assert cli.main(["figures", "--bench", "--tables", str(tmp_path), "--out", str(tmp_path)]) == 0

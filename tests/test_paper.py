@@ -68,7 +68,7 @@ def synthetic_study(root):
 
 def test_comparison_table_and_figure_from_synthetic_runs(tmp_path):
     tables = synthetic_study(tmp_path)
-    assert cli.main(["paper-tables", "--tables", str(tables), "--out", str(tables)]) == 0
+    assert cli.main(["tables", "paper", "--tables", str(tables), "--out", str(tables)]) == 0
     table = pd.read_csv(tables / "paper_comparison.csv").set_index("optimizer")
     mc, sgd = table.loc["DiagGGN-MC"], table.loc["Momentum"]
     assert mc.ours_median == pytest.approx(0.837) and mc.paper_median == pytest.approx(0.837039)

@@ -7,6 +7,7 @@ from backpack import backpack, extend
 from torch import nn
 
 from ggnbench import aggregate, results
+from ggnbench.errors import GGNBenchError
 from ggnbench.optim import DiagGGN
 from ggnbench.problems import PROBLEMS, get_problem
 from ggnbench.select import select_best
@@ -141,3 +142,28 @@ def test_time_per_step_table_by_hand():
     assert table.loc["adam", "optimizer_step_fraction"] == pytest.approx(0.6 / 6.0)
     assert table.loc["sgd", "optimizer_step_fraction"] == pytest.approx(0.2 / 2.0)
     assert table.loc["adam", "ratio_to_sgd"] == 3.0
+
+
+def test_table_sets_registry(tmp_path, capsys):
+    """Every table set names an importable builder; a builder that misses a table writes nothing."""
+    import importlib
+
+    from ggnbench import cli, tables
+
+    for name, table_set in tables.TABLE_SETS.items():
+        module, function = table_set.build.split(":")
+        assert callable(getattr(importlib.import_module(module), function)), name
+        assert table_set.outputs("t")[0] == f"t/{table_set.tables[0]}.csv"
+    with pytest.raises(GGNBenchError, match="unknown table set 'nope'"):
+        tables.make("nope", tmp_path)
+    with pytest.raises(SystemExit):
+        cli.main(["tables", "nope", "--out", str(tmp_path)])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    broken = tables.TableSet(("a", "b"), (), "pandas:DataFrame", "two tables from one frame")
+    tables.TABLE_SETS["broken"] = broken
+    try:
+        with pytest.raises(GGNBenchError, match="built \\[\\], not \\['a', 'b'\\]"):
+            tables.make("broken", tmp_path)
+    finally:
+        del tables.TABLE_SETS["broken"]
+    assert not list(tmp_path.iterdir())

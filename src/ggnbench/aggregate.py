@@ -278,3 +278,52 @@ def seed_example(
         table[f"ours_{variant}_accuracy"] = [ours.accuracy.get(s, np.nan) for s in table.step]
     table["data"] = data_label
     return table, trace
+
+
+def study_tables(
+    tune: list[str], final: list[str], targets: dict[str, float]
+) -> dict[str, pd.DataFrame]:
+    """The ``study`` table set: every run and what the study's tables make of them.
+
+    Args:
+        tune: Tuning manifests.
+        final: Final-seed manifests.
+        targets: Target validation accuracy per problem (for time to target).
+
+    Returns:
+        ``runs``, ``final_metrics``, ``time_per_step``, ``time_to_target``, ``diverged``
+        and the long-form ``curves``.
+    """
+    runs = collect_runs(tune, final)
+    curves = load_curves(runs)
+    return {
+        "runs": runs,
+        "final_metrics": final_metrics(runs),
+        "time_per_step": time_per_step(runs),
+        "time_to_target": time_to_target(curves, targets),
+        "diverged": diverged_counts(runs),
+        "curves": curves,
+    }
+
+
+def seed_example_tables(
+    run: list[str], published: dict[str, Any], data_label: str
+) -> dict[str, pd.DataFrame]:
+    """The ``seed-example`` table set: the reference example beside the published numbers.
+
+    Args:
+        run: ``VARIANT=RUN_FOLDER`` pairs.
+        published: The published ``step``, ``loss`` and ``accuracy`` lists.
+        data_label: Which data the runs used (for the table's caption column).
+
+    Returns:
+        ``seed_example`` and the long-form ``seed_example_trace``.
+
+    Raises:
+        GGNBenchError: If a pair lacks its ``=``.
+    """
+    bad = [item for item in run if "=" not in item]
+    if bad:
+        raise GGNBenchError(f"--run takes VARIANT=RUN_FOLDER pairs, got {bad}")
+    table, trace = seed_example(dict(item.split("=", 1) for item in run), published, data_label)
+    return {"seed_example": table, "seed_example_trace": trace}

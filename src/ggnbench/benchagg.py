@@ -215,3 +215,27 @@ def backend_race(paths: list[str | Path]) -> pd.DataFrame:
                     }
                 )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def tables(json: list[str | Path]) -> dict[str, pd.DataFrame]:
+    """The ``bench`` table set from pytest-benchmark JSON files.
+
+    Args:
+        json: The JSON files (one per device).
+
+    Returns:
+        ``bench_overhead``, ``bench_memory``, ``bench_optimizer_step`` and
+        ``bench_backend_race``.
+
+    Raises:
+        GGNBenchError: If the files hold no benchmark at all.
+    """
+    frame = load_benchmarks(json)
+    if frame.empty:
+        raise GGNBenchError(f"no benchmarks in {json}; every combination was skipped")
+    return {
+        "bench_overhead": overhead(frame),
+        "bench_memory": memory(frame),
+        "bench_optimizer_step": optimizer_step(frame),
+        "bench_backend_race": backend_race(json),
+    }

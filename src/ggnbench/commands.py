@@ -1,19 +1,12 @@
-"""Workflow subcommands: sweep, select-best, aggregate, seed-example-table, figures."""
+"""Workflow subcommands: check-config, sweep, select-best, tables, figures."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ggnbench.errors import GGNBenchError
-
-
-def _json_arg(text: str) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {err.msg}") from err
+from ggnbench.tables import json_argument
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -43,80 +36,17 @@ def cmd_select_best(args: argparse.Namespace) -> None:
     print(f"{best['problem']}/{best['optimizer']}/{best['device']}: best {shown}")
 
 
-def cmd_aggregate(args: argparse.Namespace) -> None:
-    """Run ``ggnbench aggregate``."""
-    from ggnbench import aggregate
-    from ggnbench.results import atomic_write_text
-    from ggnbench.tables import write_table
+def cmd_tables(args: argparse.Namespace) -> None:
+    """Run ``ggnbench tables NAME``."""
+    from ggnbench import tables
 
-    runs = aggregate.collect_runs(args.tune, args.final)
-    curves = aggregate.load_curves(runs)
-    # Everything is computed before anything is written: a failure leaves no half set.
-    tables = {
-        "runs": runs,
-        "final_metrics": aggregate.final_metrics(runs),
-        "time_per_step": aggregate.time_per_step(runs),
-        "time_to_target": aggregate.time_to_target(curves, args.targets),
-        "diverged": aggregate.diverged_counts(runs),
+    options = {
+        key: value
+        for key, value in vars(args).items()
+        if key not in ("command", "func", "set", "out")
     }
-    for name, frame in tables.items():
-        write_table(frame, args.out, name)
-    atomic_write_text(Path(args.out) / "curves.csv", curves.to_csv(index=False))
-    print(f"aggregated {len(runs)} runs into {args.out}")
-
-
-def cmd_seed_example_table(args: argparse.Namespace) -> None:
-    """Run ``ggnbench seed-example-table``."""
-    from ggnbench import aggregate
-    from ggnbench.results import atomic_write_text
-    from ggnbench.tables import write_table
-
-    bad = [item for item in args.run if "=" not in item]
-    if bad:
-        raise GGNBenchError(f"--run takes VARIANT=RUN_FOLDER pairs, got {bad}")
-    run_dirs = dict(item.split("=", 1) for item in args.run)
-    table, trace = aggregate.seed_example(run_dirs, args.published, args.data_label)
-    write_table(table, args.out, "seed_example")
-    atomic_write_text(Path(args.out) / "seed_example_trace.csv", trace.to_csv(index=False))
-    print(table.to_string(index=False))
-
-
-def cmd_paper_tables(args: argparse.Namespace) -> None:
-    """Run ``ggnbench paper-tables``."""
-    import pandas as pd
-
-    from ggnbench import paper
-    from ggnbench.results import atomic_write_text
-    from ggnbench.tables import write_table
-
-    tables = Path(args.tables)
-    final = pd.read_csv(tables / "final_metrics.csv")
-    curves = paper.comparison_curves(
-        pd.read_csv(tables / "curves.csv"), pd.read_csv(tables / "runs.csv")
-    )
-    comparison = paper.comparison(final)
-    write_table(comparison, args.out, "paper_comparison")
-    atomic_write_text(Path(args.out) / "paper_curves.csv", curves.to_csv(index=False))
-    print(f"{len(comparison)} rows beside the paper's numbers -> {args.out}")
-
-
-def cmd_bench_tables(args: argparse.Namespace) -> None:
-    """Run ``ggnbench bench-tables``."""
-    from ggnbench import benchagg
-    from ggnbench.tables import write_table
-
-    frame = benchagg.load_benchmarks(args.json)
-    if frame.empty:
-        raise GGNBenchError(f"no benchmarks in {args.json}; every combination was skipped")
-    tables = {
-        "bench_overhead": benchagg.overhead(frame),
-        "bench_memory": benchagg.memory(frame),
-        "bench_optimizer_step": benchagg.optimizer_step(frame),
-        "bench_backend_race": benchagg.backend_race(args.json),
-    }
-    for name, table in tables.items():
-        write_table(table, args.out, name)
-    print(f"{len(frame)} benchmarks -> {args.out}")
+    paths = tables.make(args.set, args.out, **options)
+    print(f"table set {args.set}: wrote {len(paths)} files into {args.out}")
 
 
 def cmd_figures(args: argparse.Namespace) -> None:
@@ -171,7 +101,7 @@ def add_all(sub: argparse._SubParsersAction) -> None:
         description="Train every run in --runs whose folder lacks a matching run.json, then "
         "write the manifest (the runs and their status).",
     )
-    p.add_argument("--runs", type=_json_arg, required=True, help="JSON list of {out, config}")
+    p.add_argument("--runs", type=json_argument, required=True, help="JSON list of {out, config}")
     p.add_argument("--manifest", type=Path, required=True, help="manifest file to write")
     p.add_argument("--best", type=Path, help="best.json that sets lr and damping (final runs)")
     p.add_argument("--threads", type=int, help="torch CPU threads for every run (the job's)")
@@ -187,32 +117,26 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="best.json to write")
     p.set_defaults(func=cmd_select_best)
 
-    p = sub.add_parser(
-        "aggregate",
-        help="results to tables (runs, final metrics, time per step, time to target, diverged)",
-        description="Read the runs listed in the manifests (refusing any whose configuration "
-        "differs from the plan) and write tables as CSV, Markdown and LaTeX.",
-    )
-    p.add_argument("--tune", nargs="*", default=[], help="tuning manifests")
-    p.add_argument("--final", nargs="*", default=[], help="final-seed manifests")
-    p.add_argument(
-        "--targets", type=_json_arg, default={}, help='JSON {"problem": target valid accuracy}'
-    )
-    p.add_argument("--out", type=Path, required=True, help="tables folder")
-    p.set_defaults(func=cmd_aggregate)
+    from ggnbench.tables import TABLE_SETS
 
     p = sub.add_parser(
-        "seed-example-table",
-        help="the reference example's trace beside the published numbers",
-        description="Tabulate the reference example's runs at the published steps.",
+        "tables",
+        help="results to a set of tables (CSV, Markdown, LaTeX): " + ", ".join(TABLE_SETS),
+        description="Compute every table of one set, then write them into OUT (nothing is "
+        "written if any fails).",
     )
-    p.add_argument("--run", nargs="+", required=True, help="VARIANT=RUN_FOLDER pairs")
-    p.add_argument(
-        "--published", type=_json_arg, required=True, help="JSON {step, loss, accuracy} lists"
-    )
-    p.add_argument("--data-label", default="MNIST", help="which data the runs used")
-    p.add_argument("--out", type=Path, required=True, help="tables folder")
-    p.set_defaults(func=cmd_seed_example_table)
+    sets = p.add_subparsers(dest="set", required=True, metavar="SET")
+    for name, table_set in TABLE_SETS.items():
+        q = sets.add_parser(
+            name,
+            help=table_set.help,
+            description=f"{table_set.help}; writes "
+            + ", ".join([*table_set.tables, *(f"{e}.csv" for e in table_set.extras)]),
+        )
+        for flag, keywords in table_set.options:
+            q.add_argument(flag, **keywords)
+        q.add_argument("--out", type=Path, required=True, help="tables folder")
+    p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser(
         "figures",
@@ -230,24 +154,3 @@ def add_all(sub: argparse._SubParsersAction) -> None:
         "--paper", action="store_true", help="draw only the comparison with the paper's curves"
     )
     p.set_defaults(func=cmd_figures)
-
-    p = sub.add_parser(
-        "paper-tables",
-        help="our final accuracies and curves beside the paper's published ones",
-        description="Read final_metrics, curves and runs from TABLES and write "
-        "paper_comparison (csv, md, tex) and paper_curves.csv into OUT.",
-    )
-    p.add_argument("--tables", type=Path, required=True, help="tables folder (input)")
-    p.add_argument("--out", type=Path, required=True, help="tables folder (output)")
-    p.set_defaults(func=cmd_paper_tables)
-
-    p = sub.add_parser(
-        "bench-tables",
-        help="pytest-benchmark JSON to overhead, memory and optimizer-step tables",
-        description="Divide each extension's median time by the plain gradient's from the "
-        "same session and write bench_overhead, bench_memory, bench_optimizer_step and "
-        "bench_backend_race (native/BackPACK in interleaved rounds; empty without a race).",
-    )
-    p.add_argument("--json", nargs="+", required=True, help="pytest-benchmark JSON files")
-    p.add_argument("--out", type=Path, required=True, help="tables folder")
-    p.set_defaults(func=cmd_bench_tables)

@@ -204,3 +204,20 @@ COMPARISON_COLUMNS = [
     "paper_inside_ours_iqr", "ours_lr", "ours_damping", "paper_lr", "paper_damping", "verdict",
     "paper_source",
 ]  # fmt: skip
+
+
+def tables(tables: Path) -> dict[str, pd.DataFrame]:
+    """The ``paper`` table set: our results beside the paper's published ones.
+
+    Args:
+        tables: The folder holding the study's ``final_metrics``, ``curves`` and ``runs``.
+
+    Returns:
+        ``paper_comparison`` and the long-form ``paper_curves``.
+    """
+    folder = Path(tables)
+    curves = comparison_curves(pd.read_csv(folder / "curves.csv"), pd.read_csv(folder / "runs.csv"))
+    return {
+        "paper_comparison": comparison(pd.read_csv(folder / "final_metrics.csv")),
+        "paper_curves": curves,
+    }
