@@ -3,6 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 CORES ?= 2
+CONFIG ?= config/config.yaml
 LOCK := envs/requirements.lock
 STAMP := $(VENV)/.ggnbench-$(shell sha256sum $(LOCK) | cut -c1-16)
 BIN := $(VENV)/bin
@@ -24,11 +25,16 @@ setup: $(STAMP)  ## create the locked environment and install ggnbench into it
 
 run: setup  ## the offline quick study (config/quick.yaml): tables, figures, report
 	$(BIN)/ggnbench check-config config/quick.yaml
-	$(BIN)/snakemake all report --cores $(CORES) --configfile config/quick.yaml
+	$(BIN)/snakemake all --cores $(CORES) --configfile config/quick.yaml
+	$(MAKE) --no-print-directory report CONFIG=config/quick.yaml
 
 study: setup  ## the full paper study (config/config.yaml; downloads data)
 	$(BIN)/ggnbench check-config config/config.yaml
-	$(BIN)/snakemake all report --cores $(CORES)
+	$(BIN)/snakemake all --cores $(CORES)
+	$(MAKE) --no-print-directory report CONFIG=config/config.yaml
+
+report: setup  ## the HTML report of what has run (CONFIG=config/quick.yaml for the quick study)
+	$(BIN)/snakemake --report results/report.html --configfile $(CONFIG)
 
 dryrun: setup  ## show the jobs of the full study without running them
 	$(BIN)/snakemake -n --quiet rules

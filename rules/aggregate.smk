@@ -22,8 +22,8 @@ rule aggregate:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} tables study --tune {{input.tune}} --final {{input.final}} "
-        f"--targets {{params.targets:q}} --out {{params.out}} {ON_FAIL}"
+        "ggnbench tables study --tune {input.tune} --final {input.final} "
+        "--targets {params.targets:q} --out {params.out} > {log} 2>&1"
 
 
 rule figures_study:
@@ -48,7 +48,7 @@ rule figures_study:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} figures --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
+        "ggnbench figures --tables {params.tables} --out {params.out} > {log} 2>&1"
 
 
 rule paper_tables:
@@ -66,7 +66,7 @@ rule paper_tables:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} tables paper --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
+        "ggnbench tables paper --tables {params.tables} --out {params.out} > {log} 2>&1"
 
 
 rule paper_figures:
@@ -87,7 +87,7 @@ rule paper_figures:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} figures --paper --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
+        "ggnbench figures --paper --tables {params.tables} --out {params.out} > {log} 2>&1"
 
 
 rule seed_example_table:
@@ -105,8 +105,8 @@ rule seed_example_table:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} tables seed-example --run {{params.runs}} --published {{params.published:q}} "
-        f"--data-label {{params.label:q}} --out {{params.out}} {ON_FAIL}"
+        "ggnbench tables seed-example --run {params.runs} --published {params.published:q} "
+        "--data-label {params.label:q} --out {params.out} > {log} 2>&1"
 
 
 rule seed_example_figure:
@@ -128,8 +128,7 @@ rule seed_example_figure:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} figures --seed-example --tables {{params.tables}} --out {{params.out}} "
-        f"{ON_FAIL}"
+        "ggnbench figures --seed-example --tables {params.tables} --out {params.out} > {log} 2>&1"
 
 
 rule tables:
@@ -145,24 +144,3 @@ rule figures:
 rule seed_example:
     input:
         seed_example_targets(),
-
-
-rule report:
-    input:
-        all_targets(),
-    output:
-        f"{RESULTS}/report.html",
-    log:
-        f"{RESULTS}/logs/report.log",
-    params:
-        # The resolved configuration, so the nested call sees exactly this study.
-        config=lambda w: json.dumps(config),
-        snakefile=workflow.main_snakefile,
-        workdir=Path.cwd(),
-    conda:
-        ANALYSIS_ENV
-    shell:
-        "printf '%s' {params.config:q} > {output}.config.json && "
-        f"{PYTHON} -m snakemake -s {{params.snakefile}} --directory {{params.workdir}} "
-        "--configfile {output}.config.json --nolock --report {output} > {log} 2>&1 "
-        "|| {{ tail -n 3 {log} >&2; exit 1; }}; rm -f {output}.config.json"

@@ -22,7 +22,7 @@ rule bench_run:
     conda:
         TRAIN_ENV
     shell:
-        f"PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} {PYTHON} -m pytest "
+        "ggnbench_python -m pytest "
         "{params.suite} -q -p no:cacheprovider --bench-devices {wildcards.device} "
         "--bench-networks {params.networks} --bench-extensions {params.extensions} "
         "--bench-batch-sizes {params.batch_sizes} --bench-regions {params.regions} "
@@ -43,7 +43,7 @@ rule bench_tables:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} tables bench --json {{input}} --out {{params.out}} {ON_FAIL}"
+        "ggnbench tables bench --json {input} --out {params.out} > {log} 2>&1"
 
 
 rule bench_figures:
@@ -68,7 +68,7 @@ rule bench_figures:
     conda:
         ANALYSIS_ENV
     shell:
-        f"{GGNBENCH} figures --bench --tables {{params.tables}} --out {{params.out}} {ON_FAIL}"
+        "ggnbench figures --bench --tables {params.tables} --out {params.out} > {log} 2>&1"
 
 
 rule bench:

@@ -22,10 +22,15 @@ SRC = Path(workflow.basedir) / "src"
 _CONDA = any("conda" in str(m).lower() for m in workflow.deployment_settings.deployment_method)
 # In a conda environment its own python; otherwise the interpreter running snakemake.
 PYTHON = "python" if _CONDA else shlex.quote(sys.executable)
-# (Doubled braces survive snakemake's own formatting of shell commands.)
-GGNBENCH = f"PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}} {PYTHON} -m ggnbench.cli"
-# Run a ggnbench command into the job's log; on failure repeat the log's last line.
-ON_FAIL = "> {log} 2>&1 || {{ tail -n 1 {log} >&2; exit 1; }}"
+# Every job's shell starts with bash's strict mode (snakemake's own default prefix), this
+# checkout's src/ on PYTHONPATH, and two commands: ggnbench (the command line) and
+# ggnbench_python (the interpreter that has it), so that rules read "ggnbench sweep ...".
+shell.prefix(
+    "set -euo pipefail; "
+    f"export PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"ggnbench() {{{{ {PYTHON} -m ggnbench.cli \"$@\"; }}}}; "
+    f"ggnbench_python() {{{{ {PYTHON} \"$@\"; }}}}; "
+)
 FIGURES = ["learning_curves", "lr_damping_heatmap", "accuracy_vs_damping", "time_per_step"]
 SEED_EXAMPLE = config["seed_example"]
 BENCH = config["bench"]
@@ -124,7 +129,8 @@ def final_targets():
 
 
 def table_targets():
-    return [*TABLE_SETS["study"].outputs(f"{RESULTS}/tables"), *TABLE_SETS["paper"].outputs(f"{RESULTS}/tables")]
+    folder = f"{RESULTS}/tables"
+    return [*TABLE_SETS["study"].outputs(folder), *TABLE_SETS["paper"].outputs(folder)]
 
 
 def figure_targets():

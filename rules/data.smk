@@ -12,8 +12,8 @@ rule download:
     conda:
         TRAIN_ENV
     shell:
-        f"{GGNBENCH} download {{wildcards.dataset}} --data-root {{params.root}} {{params.flag}} "
-        f"--done {{output}} {ON_FAIL}"
+        "ggnbench download {wildcards.dataset} --data-root {params.root} {params.flag} "
+        "--done {output} > {log} 2>&1"
 
 
 rule synthetic_mnist:
@@ -28,5 +28,5 @@ rule synthetic_mnist:
     conda:
         TRAIN_ENV
     shell:
-        f"{GGNBENCH} synth-mnist --data-root {{params.root}} --n-train {{params.n_train}} "
-        f"--n-test {{params.n_test}} {ON_FAIL} && touch {{output}}"
+        "ggnbench synth-mnist --data-root {params.root} --n-train {params.n_train} "
+        "--n-test {params.n_test} > {log} 2>&1 && touch {output}"

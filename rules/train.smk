@@ -20,8 +20,7 @@ rule tune:
     conda:
         TRAIN_ENV
     shell:
-        f"{GGNBENCH} sweep --runs {{params.runs:q}} --threads {{threads}} --manifest {{output}} "
-        f"{ON_FAIL}"
+        "ggnbench sweep --runs {params.runs:q} --threads {threads} --manifest {output} > {log} 2>&1"
 
 
 # Choosing the best point is quick: it runs inside the snakemake process (and on the
@@ -65,9 +64,8 @@ rule final_seeds:
     conda:
         TRAIN_ENV
     shell:
-        f"{GGNBENCH} sweep --runs {{params.runs:q}} {{params.best}} --threads {{threads}} "
-        f"--manifest {{output}} "
-        f"{ON_FAIL}"
+        "ggnbench sweep --runs {params.runs:q} {params.best} --threads {threads} "
+        "--manifest {output} > {log} 2>&1"
 
 
 rule seed_example_run:
@@ -91,11 +89,11 @@ rule seed_example_run:
     conda:
         TRAIN_ENV
     shell:
-        f"{GGNBENCH} train --problem mnist_cnn --optimizer diag_ggn_mc --lr {{params.lr}} "
-        f"--damping {{params.damping}} {{params.keep}} --seed {{params.seed}} "
-        f"--steps {{params.steps}} "
-        f"--eval-every 0 --device cpu --threads {{threads}} --data-root {{params.root}} "
-        f"--no-download --out {{params.out}} {ON_FAIL}"
+        "ggnbench train --problem mnist_cnn --optimizer diag_ggn_mc --lr {params.lr} "
+        "--damping {params.damping} {params.keep} --seed {params.seed} "
+        "--steps {params.steps} "
+        "--eval-every 0 --device cpu --threads {threads} --data-root {params.root} "
+        "--no-download --out {params.out} > {log} 2>&1"
 
 
 rule tuning:
