@@ -43,7 +43,7 @@ rule figures_study:
     log:
         f"{RESULTS}/logs/figures.log",
     params:
-        tables=lambda w, input: str(Path(input[0]).parent),
+        tables=input_folder,
         out=folder_of,
     conda:
         ANALYSIS_ENV
@@ -61,7 +61,7 @@ rule paper_tables:
     log:
         f"{RESULTS}/logs/paper/tables.log",
     params:
-        tables=lambda w, input: str(Path(input[0]).parent),
+        tables=input_folder,
         out=folder_of,
     conda:
         ANALYSIS_ENV
@@ -82,7 +82,7 @@ rule paper_figures:
     log:
         f"{RESULTS}/logs/paper/figures.log",
     params:
-        tables=lambda w, input: str(Path(input[0]).parent),
+        tables=input_folder,
         out=folder_of,
     conda:
         ANALYSIS_ENV
@@ -123,7 +123,7 @@ rule seed_example_figure:
     log:
         f"{RESULTS}/logs/seed_example/figure.log",
     params:
-        tables=lambda w, input: str(Path(input[0]).parent),
+        tables=input_folder,
         out=folder_of,
     conda:
         ANALYSIS_ENV

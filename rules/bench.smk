@@ -63,7 +63,7 @@ rule bench_figures:
     log:
         f"{RESULTS}/logs/bench/figures.log",
     params:
-        tables=lambda w, input: str(Path(input[0]).parent),
+        tables=input_folder,
         out=folder_of,
     conda:
         ANALYSIS_ENV

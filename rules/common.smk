@@ -44,6 +44,11 @@ def folder_of(wildcards, output):
     return str(Path(output[0]).parent)
 
 
+def input_folder(wildcards, input):
+    """The folder of a rule's first input."""
+    return str(Path(input[0]).parent)
+
+
 #: The report category of each table set.
 TABLE_CATEGORIES = {
     "study": "Tables",

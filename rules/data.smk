@@ -22,7 +22,7 @@ rule synthetic_mnist:
     log:
         f"{RESULTS}/logs/seed_example/synthetic_mnist.log",
     params:
-        root=lambda w, output: str(Path(output[0]).parent),
+        root=folder_of,
         n_train=SEED_EXAMPLE["synthetic_train_size"],
         n_test=SEED_EXAMPLE["synthetic_test_size"],
     conda:

@@ -78,11 +78,15 @@ rule seed_example_run:
     benchmark:
         f"{RESULTS}/benchmarks/seed_example/{{variant}}.tsv"
     params:
-        lr=lambda w: SEED_EXAMPLE["variants"][w.variant]["lr"],
-        damping=lambda w: SEED_EXAMPLE["variants"][w.variant]["damping"],
-        keep=lambda w: "--keep-grad" if SEED_EXAMPLE["variants"][w.variant]["keep_grad"] else "",
-        steps=SEED_EXAMPLE["steps"],
-        seed=SEED_EXAMPLE["seed"],
+        lr=lookup(dpath="seed_example/variants/{variant}/lr", within=config),
+        damping=lookup(dpath="seed_example/variants/{variant}/damping", within=config),
+        keep=branch(
+            lookup(dpath="seed_example/variants/{variant}/keep_grad", within=config),
+            then="--keep-grad",
+            otherwise="",
+        ),
+        steps=lookup(dpath="seed_example/steps", within=config),
+        seed=lookup(dpath="seed_example/seed", within=config),
         root=seed_example_root(),
         out=folder_of,
     threads: config["threads"]
