@@ -1,10 +1,18 @@
-"""Workflow subcommands: check-config, sweep, select-best, tables, figures."""
+"""Every ``ggnbench`` subcommand: what it does (``cmd_*``) and its options (``_add_*``).
+
+:data:`COMMANDS` is the one registry of the command line: train, download, synth-mnist,
+check-config, sweep, select-best, tables, figures. ``cli.main`` parses and reports errors.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from ggnbench import defaults
 from ggnbench.errors import GGNBenchError
 from ggnbench.tables import json_argument
 
@@ -74,12 +82,8 @@ def cmd_check_config(args: argparse.Namespace) -> None:
         print(f"{path}: valid")
 
 
-def add_all(sub: argparse._SubParsersAction) -> None:
-    """Register the workflow subcommands.
-
-    Args:
-        sub: The subparsers of the main parser.
-    """
+def _add_check_config(sub: argparse._SubParsersAction) -> None:
+    """Add ``ggnbench check-config``."""
     p = sub.add_parser(
         "check-config",
         help="check study config files (YAML syntax and schema) with a one-line verdict",
@@ -95,6 +99,9 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=cmd_check_config)
 
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    """Add ``ggnbench sweep``."""
     p = sub.add_parser(
         "sweep",
         help="run a list of planned runs, skipping finished ones (one workflow job)",
@@ -107,6 +114,9 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch CPU threads for every run (the job's)")
     p.set_defaults(func=cmd_sweep)
 
+
+def _add_select_best(sub: argparse._SubParsersAction) -> None:
+    """Add ``ggnbench select-best``."""
     p = sub.add_parser(
         "select-best",
         help="choose the best grid point from tuning manifests",
@@ -117,6 +127,9 @@ def add_all(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="best.json to write")
     p.set_defaults(func=cmd_select_best)
 
+
+def _add_tables(sub: argparse._SubParsersAction) -> None:
+    """Add ``ggnbench tables``."""
     from ggnbench.tables import TABLE_SETS
 
     p = sub.add_parser(
@@ -138,6 +151,9 @@ def add_all(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--out", type=Path, required=True, help="tables folder")
     p.set_defaults(func=cmd_tables)
 
+
+def _add_figures(sub: argparse._SubParsersAction) -> None:
+    """Add ``ggnbench figures``."""
     p = sub.add_parser(
         "figures",
         help="tables to seaborn figures (PNG and PDF)",
@@ -154,3 +170,232 @@ def add_all(sub: argparse._SubParsersAction) -> None:
         "--paper", action="store_true", help="draw only the comparison with the paper's curves"
     )
     p.set_defaults(func=cmd_figures)
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from err
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError("NaN is not allowed")
+    return value
+
+
+def _eval_every(text: str) -> int | str:
+    if text == "epoch":
+        return text
+    try:
+        return int(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer or 'epoch'") from err
+
+
+def _progress(desc: str) -> tuple[Callable[[int, int, float], None], Callable[[], None]]:
+    """A tqdm bar on a terminal, else a plain log line every tenth of the run."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(desc=desc, unit="step", dynamic_ncols=True)
+
+        def update(done: int, total: int, loss: float) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+        return update, bar.close
+
+    def log(done: int, total: int, loss: float) -> None:
+        every = max(1, total // 10)
+        if done % every == 0 or done == total:
+            print(f"{desc}: step {done}/{total} loss {loss:.4f}", file=sys.stderr, flush=True)
+
+    return log, lambda: None
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    """Run ``ggnbench train``."""
+    from ggnbench import runner
+    from ggnbench.train import RunConfig
+
+    cfg = RunConfig(
+        problem=args.problem,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        damping=args.damping,
+        momentum=args.momentum,
+        curvature_average=args.curvature_average,
+        curvature_beta=args.curvature_beta,
+        backend=args.backend,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        device=args.device,
+        steps=args.steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        eval_every=args.eval_every,
+        eval_batch_size=args.eval_batch_size,
+        keep_grad=args.keep_grad,
+        holdout=args.holdout,
+        data_root=str(args.data_root),
+        download=not args.no_download,
+        threads=args.threads,
+    )
+    update, close = _progress(f"{cfg.problem}/{cfg.optimizer}")
+    try:
+        info = runner.train_to_folder(cfg, args.out, progress=update, overwrite=args.overwrite)
+    finally:
+        close()
+    summary = info["summary"]
+    print(
+        f"{info['status']}: {summary['steps_done']} steps, "
+        f"final valid accuracy {summary.get('final_valid_accuracy', float('nan')):.4f}, "
+        f"median step {summary['median_step_s'] * 1e3:.1f} ms -> {args.out}"
+    )
+
+
+def cmd_download(args: argparse.Namespace) -> None:
+    """Run ``ggnbench download``."""
+    from ggnbench import data
+
+    if args.dataset not in data.DATASET_NAMES:
+        raise GGNBenchError(
+            f"unknown dataset {args.dataset!r}; choose one of {list(data.DATASET_NAMES)}"
+        )
+    data.download(args.dataset, args.data_root, allow_download=not args.no_download)
+    if args.done is not None:
+        args.done.parent.mkdir(parents=True, exist_ok=True)
+        args.done.write_text(f"{args.dataset} ready in {args.data_root}\n")
+    print(f"{args.dataset}: ready in {args.data_root}")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="one training run into a run folder (metrics.csv, run.json)",
+        description="Train one problem with one optimizer and write OUT/metrics.csv and "
+        "OUT/run.json (written last, atomically).",
+    )
+    p.add_argument("--problem", required=True, help="problem name, e.g. mnist_cnn or digits_cnn")
+    p.add_argument("--optimizer", required=True, help="sgd, adam, diag_ggn_mc or diag_ggn_exact")
+    p.add_argument("--lr", type=_float, required=True, help="learning rate (> 0)")
+    p.add_argument("--damping", type=_float, help="damping added to the GGN diagonal (DiagGGN)")
+    p.add_argument("--momentum", type=_float, help="momentum (sgd only)")
+    p.add_argument(
+        "--curvature-average",
+        choices=["none", "mean", "ema"],
+        help="DiagGGN's curvature: the current mini-batch's diagonal (none: the example's "
+        "rule, the default), the mean of all diagonals so far (mean: the paper's), or a "
+        "bias-corrected exponential average (ema)",
+    )
+    p.add_argument(
+        "--curvature-beta", type=_float, help="decay of the ema curvature average (0.95)"
+    )
+    p.add_argument(
+        "--backend",
+        choices=["backpack", "native"],
+        help="what computes DiagGGN's GGN diagonal: BackPACK's extension (backpack, the "
+        "default) or ggnbench's own hooks (native)",
+    )
+    p.add_argument("--weight-decay", type=_float, help="L2 on weights; default: the problem's own")
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=defaults.SEED,
+        help=f"seed set before data and model ({defaults.SEED})",
+    )
+    p.add_argument(
+        "--device", default=defaults.DEVICE, help=f"cpu, cuda, cuda:N or auto ({defaults.DEVICE})"
+    )
+    length = p.add_mutually_exclusive_group(required=True)
+    length.add_argument("--steps", type=int, help="number of optimizer steps")
+    length.add_argument("--epochs", type=int, help="number of passes over the training set")
+    p.add_argument("--batch-size", type=int, help="training batch size; default: the problem's")
+    p.add_argument(
+        "--eval-every",
+        type=_eval_every,
+        default=defaults.EVAL_EVERY,
+        help=f"evaluate every K steps (0: only at the end) or 'epoch': once a pass "
+        f"({defaults.EVAL_EVERY})",
+    )
+    p.add_argument(
+        "--holdout",
+        choices=["fixed", "per_seed"],
+        default=defaults.HOLDOUT,
+        help="validation holdout: the problem's fixed one, or drawn with the seed (DeepOBS)",
+    )
+    p.add_argument(
+        "--eval-batch-size",
+        type=int,
+        default=defaults.EVAL_BATCH_SIZE,
+        help=f"evaluation batch size ({defaults.EVAL_BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--keep-grad",
+        action="store_true",
+        help="never zero gradients, as the published BackPACK example did",
+    )
+    p.add_argument("--data-root", type=Path, default=Path("data"), help="dataset folder (data)")
+    p.add_argument("--no-download", action="store_true", help="never try to download data")
+    p.add_argument("--threads", type=int, help="torch CPU threads (torch's default)")
+    p.add_argument("--out", type=Path, required=True, help="run folder to write")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a finished run in OUT that has another configuration",
+    )
+    p.set_defaults(func=cmd_train)
+
+
+def cmd_synth_mnist(args: argparse.Namespace) -> None:
+    """Run ``ggnbench synth-mnist``."""
+    from ggnbench.synthetic import write_mnist
+
+    write_mnist(args.data_root, args.folder, args.n_train, args.n_test, args.seed)
+    print(
+        f"wrote synthetic {args.folder} ({args.n_train} train, {args.n_test} test) under "
+        f"{args.data_root}"
+    )
+
+
+def _add_synth(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "synth-mnist",
+        help="write synthetic MNIST-format files (offline smoke tests and timings)",
+        description="Write learnable synthetic images in MNIST's IDX format under "
+        "DATA_ROOT/FOLDER/raw, read by torchvision's MNIST classes like the real data.",
+    )
+    p.add_argument("--data-root", type=Path, required=True, help="dataset folder to write into")
+    p.add_argument("--folder", default="MNIST", choices=["MNIST", "FashionMNIST"])
+    p.add_argument("--n-train", type=int, default=60000, help="training images (60000)")
+    p.add_argument("--n-test", type=int, default=10000, help="test images (10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated data (0)")
+    p.set_defaults(func=cmd_synth_mnist)
+
+
+def _add_download(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "download",
+        help="fetch a dataset into the data root",
+        description="Fetch both splits of a dataset (mnist, fmnist, cifar10, cifar100; digits "
+        "ships with scikit-learn) into the data root.",
+    )
+    p.add_argument("dataset", help="dataset name")
+    p.add_argument("--data-root", type=Path, default=Path("data"), help="dataset folder (data)")
+    p.add_argument("--no-download", action="store_true", help="only check the files are there")
+    p.add_argument("--done", type=Path, help="marker file to write once the data is ready")
+    p.set_defaults(func=cmd_download)
+
+
+#: Every ``ggnbench`` subcommand: its name and the function that adds its parser. The one
+#: registry of the command line; ``cli.build_parser`` walks it.
+COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
+    "train": _add_train,
+    "download": _add_download,
+    "synth-mnist": _add_synth,
+    "check-config": _add_check_config,
+    "sweep": _add_sweep,
+    "select-best": _add_select_best,
+    "tables": _add_tables,
+    "figures": _add_figures,
+}
