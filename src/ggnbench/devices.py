@@ -6,8 +6,6 @@ import torch
 
 from ggnbench.errors import GGNBenchError
 
-DEVICE_NAMES = ("cpu", "cuda")
-
 
 def cuda_available() -> bool:
     """Whether torch sees a CUDA device.

@@ -414,20 +414,6 @@ def manifests(config: dict[str, Any], devices: list[str], stage: str) -> list[st
     ]
 
 
-def datasets(config: dict[str, Any]) -> list[str]:
-    """The datasets the study's problems need.
-
-    Args:
-        config: Validated study configuration.
-
-    Returns:
-        Dataset names, without duplicates.
-    """
-    from ggnbench.problems import get_problem
-
-    return list(dict.fromkeys(get_problem(p).dataset for p in config["problems"]))
-
-
 def dataset_marker(config: dict[str, Any], dataset: str) -> str:
     """The file the download rule writes once a dataset is in place.
 
