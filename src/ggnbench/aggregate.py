@@ -40,14 +40,7 @@ def _run_row(stage: str, entry: dict[str, Any]) -> dict[str, Any]:
     row["protocol"] = entry.get("protocol", "tuning" if stage == "tune" else "tuned")
     if entry["status"] == "no_best":
         return row
-    info = results.read_run_json(entry["out"])
-    diff = results.mismatch(config, info["config"])
-    if diff:
-        shown = ", ".join(f"{k}: asked {a!r}, found {b!r}" for k, (a, b) in diff.items())
-        raise GGNBenchError(
-            f"run folder {entry['out']} does not match the study's configuration ({shown}); "
-            "delete the folder and rerun the workflow"
-        )
+    info = entry["info"]
     row["status"] = info["status"]
     row["diverged_at"] = info.get("diverged_at")
     row["steps_per_epoch"] = info.get("resolved", {}).get("steps_per_epoch")
@@ -70,9 +63,7 @@ def collect_runs(tune: list[str | Path], final: list[str | Path]) -> pd.DataFram
     """
     rows = []
     for stage, paths in (("tune", tune), ("final", final)):
-        for path in paths:
-            for entry in results.read_json(path)["runs"]:
-                rows.append(_run_row(stage, entry))
+        rows += [_run_row(stage, entry) for entry in results.manifest_runs(paths)]
     return pd.DataFrame(rows)
 
 

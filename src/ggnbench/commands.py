@@ -215,7 +215,7 @@ def _progress(desc: str) -> tuple[Callable[[int, int, float], None], Callable[[]
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Run ``ggnbench train``."""
-    from ggnbench import runner
+    from ggnbench.sweep import train_to_folder
     from ggnbench.train import RunConfig
 
     cfg = RunConfig(
@@ -243,7 +243,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     )
     update, close = _progress(f"{cfg.problem}/{cfg.optimizer}")
     try:
-        info = runner.train_to_folder(cfg, args.out, progress=update, overwrite=args.overwrite)
+        info = train_to_folder(cfg, args.out, progress=update, overwrite=args.overwrite)
     finally:
         close()
     summary = info["summary"]

@@ -247,3 +247,38 @@ def read_metrics(run_dir: str | Path) -> pd.DataFrame:
         The tidy metrics.
     """
     return pd.read_csv(Path(run_dir) / METRICS)
+
+
+def manifest_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
+    """Every run listed in chunk manifests, each with its ``run.json`` as ``info``.
+
+    The one reader of manifests: selection and aggregation both use it.
+
+    Args:
+        paths: Manifest files.
+
+    Returns:
+        The manifests' entries in order; those of runs that ran (all but ``no_best``)
+        carry the run's ``run.json`` as ``info``.
+
+    Raises:
+        GGNBenchError: If a listed run is missing or damaged, or ran with another
+            configuration than its manifest lists.
+    """
+    entries = []
+    for path in paths:
+        for entry in read_json(path)["runs"]:
+            if entry["status"] != "no_best":
+                info = read_run_json(entry["out"])
+                diff = mismatch(entry["config"], info["config"])
+                if diff:
+                    shown = ", ".join(
+                        f"{k}: asked {a!r}, found {b!r}" for k, (a, b) in diff.items()
+                    )
+                    raise GGNBenchError(
+                        f"run folder {entry['out']} does not match the study's configuration "
+                        f"({shown}); delete the folder and rerun the workflow"
+                    )
+                entry = {**entry, "info": info}
+            entries.append(entry)
+    return entries

@@ -12,24 +12,6 @@ METRIC = "final_valid_accuracy"
 TIE_BREAK = "final_valid_loss"
 
 
-def load_manifest_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
-    """Every run listed in a set of chunk manifests, with its ``run.json``.
-
-    Args:
-        paths: Manifest files.
-
-    Returns:
-        Manifest entries with an added ``info`` (the run.json) where the run exists.
-    """
-    entries = []
-    for path in paths:
-        for entry in results.read_json(path)["runs"]:
-            if entry["status"] != "no_best":
-                entry = {**entry, "info": results.read_run_json(entry["out"])}
-            entries.append(entry)
-    return entries
-
-
 def select_best(manifests: list[str | Path]) -> dict[str, Any]:
     """Rank the tuning runs by final validation accuracy, diverged runs excluded.
 
@@ -39,7 +21,7 @@ def select_best(manifests: list[str | Path]) -> dict[str, Any]:
     Returns:
         The content of ``best.json``: the best point, the runner-up, and counts.
     """
-    entries = load_manifest_runs(manifests)
+    entries = results.manifest_runs(manifests)
     ok = [e for e in entries if e["info"]["status"] == "ok"]
     ranked = sorted(
         ok, key=lambda e: (-e["info"]["summary"][METRIC], e["info"]["summary"][TIE_BREAK])

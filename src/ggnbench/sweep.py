@@ -1,6 +1,8 @@
-"""Run a list of planned runs in one process, skipping those already finished.
+"""Execute runs: one run into its folder, and a list of planned runs in one process.
 
-One workflow job runs one chunk of runs (``chunk_size`` in the config): one run
+:func:`train_to_folder` trains one configuration and writes its folder (``ggnbench
+train``); :func:`sweep` runs a list of them, skipping those already finished. One
+workflow job runs one chunk of runs (``chunk_size`` in the config): one run
 per job suits a cluster; larger chunks spare a laptop the start-up of a Python
 process per run. A finished run (its ``run.json`` present, with the same
 configuration) is never redone, so an interrupted job reruns only what is missing.
@@ -12,9 +14,54 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ggnbench import results, runner
+from ggnbench import provenance, results
+from ggnbench.errors import GGNBenchError
 from ggnbench.results import mismatch
-from ggnbench.train import RunConfig
+from ggnbench.train import Progress, RunConfig, run
+
+
+def train_to_folder(
+    cfg: RunConfig, out: str | Path, progress: Progress | None = None, overwrite: bool = False
+) -> dict[str, Any]:
+    """Run one configuration and write ``metrics.csv`` and ``run.json`` into ``out``.
+
+    The folder is checked for writability before training starts, and a stale
+    ``run.json`` is removed, so an interrupted run leaves no ``run.json``.
+
+    Args:
+        cfg: The run's configuration.
+        out: Run folder.
+        progress: Progress callback.
+        overwrite: Replace a finished run with a different configuration.
+
+    Returns:
+        The content written to ``run.json``.
+
+    Raises:
+        GGNBenchError: If ``out`` holds a finished run with another configuration
+            and ``overwrite`` is False.
+    """
+    cfg.validate()
+    if not overwrite and results.run_damage(out) is None:
+        diff = results.mismatch(cfg.to_dict(), results.read_run_json(out)["config"])
+        if diff:
+            shown = ", ".join(f"{k} {b!r} (now {a!r})" for k, (a, b) in diff.items())
+            raise GGNBenchError(
+                f"{out} holds a finished run with another configuration ({shown}); "
+                "pass --overwrite to replace it, or choose another --out"
+            )
+    out = results.prepare_run_dir(out)
+    result = run(cfg, progress=progress)
+    info = {
+        "config": cfg.to_dict(),
+        "resolved": result.resolved,
+        "status": result.status,
+        "diverged_at": result.diverged_at,
+        "summary": result.summary,
+        "provenance": provenance.collect(result.resolved["device"]),
+    }
+    results.write_run(out, result.records, info)
+    return info
 
 
 def apply_best(config: dict[str, Any], best: dict[str, Any]) -> dict[str, Any] | None:
@@ -74,7 +121,7 @@ def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path 
         else:
             print(f"{label}: training", flush=True)
             run_config = RunConfig(**config)
-            status = runner.train_to_folder(run_config, item["out"], overwrite=True)["status"]
+            status = train_to_folder(run_config, item["out"], overwrite=True)["status"]
             print(f"{label}: {status}", flush=True)
         entries.append({**item, "config": config, "status": status})
     results.atomic_write_json(manifest, {"runs": entries})
