@@ -49,8 +49,10 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def test_dry_run_of_the_paper_study_shows_the_papers_protocol():
-    done = snakemake("-n", "--quiet", "rules", "--config", "devices=[cpu]")
+def test_dry_run_of_the_paper_study_shows_the_papers_protocol(tmp_path):
+    # In an empty folder: the counts do not depend on what this checkout has run.
+    paper = ["--configfile", str(ROOT / "config/config.yaml"), "--config", "devices=[cpu]"]
+    done = snakemake("-n", "--quiet", "rules", *paper, workdir=tmp_path)
     assert done.returncode == 0, done.stderr
     counts = job_counts(done.stdout + done.stderr)
     # chunk_size 1: one job per run. DiagGGN-MC's 30-point grid on 5 problems, exact's on 4
@@ -59,7 +61,7 @@ def test_dry_run_of_the_paper_study_shows_the_papers_protocol():
     assert counts["select_best"] == 5 + 4 + 2
     assert counts["final_seeds"] == (5 + 4 + 2 * 5) * 10  # 10 seeds: 42-51
     assert counts["download"] == 4 and counts["seed_example_run"] == 2
-    jobs = snakemake("-n", "--config", "devices=[cpu]")
+    jobs = snakemake("-n", *paper, workdir=tmp_path)
     assert jobs.returncode == 0, jobs.stderr
     text = jobs.stdout + jobs.stderr
     assert "cifar100_allcnnc/diag_ggn_exact" not in text
@@ -67,8 +69,9 @@ def test_dry_run_of_the_paper_study_shows_the_papers_protocol():
     assert "results/tuning/cifar100_allcnnc/sgd" not in text  # the paper's rate, not tuned
 
 
-def test_dry_run_of_the_quick_study():
-    done = snakemake("-n", "--quiet", "rules", "--configfile", str(ROOT / "config/quick.yaml"))
+def test_dry_run_of_the_quick_study(tmp_path):
+    done = snakemake("-n", "--quiet", "rules", "--configfile", str(ROOT / "config/quick.yaml"),
+                     workdir=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     counts = job_counts(done.stdout + done.stderr)
     # chunk_size 3: sgd 1 + adam 1 + 2 x 2 DiagGGN chunks of the 6-point grids; 3 seeds: 1 each
