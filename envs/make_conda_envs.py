@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 ENVIRONMENTS: dict[str, tuple[str, ...]] = {
     "train": (
         "torch", "torchvision", "backpack-for-pytorch", "numpy", "pandas", "scipy",
-        "scikit-learn", "tqdm", "pytest", "pytest-benchmark", "matplotlib", "seaborn",
+        "scikit-learn", "tqdm", "pyyaml", "pytest", "pytest-benchmark", "matplotlib", "seaborn",
     ),
     "analysis": ("pandas", "numpy", "scipy", "matplotlib", "seaborn", "tabulate", "jinja2"),
 }  # fmt: skip
