@@ -89,6 +89,9 @@ def test_runs_table_and_refusal_of_foreign_results(tuned, tmp_path):
         GGNBenchError, match=r"does not match the study's configuration \(lr: asked 0.5"
     ):
         aggregate.collect_runs([tmp_path / "tampered.json"], [])
+    # Selection reads manifests through the same check: it never ranks a foreign run.
+    with pytest.raises(GGNBenchError, match=r"does not match the study's configuration"):
+        select_best([tmp_path / "tampered.json"])
 
 
 def test_missing_run_is_refused(tmp_path):
