@@ -209,11 +209,13 @@ def test_schema_enums_match_the_registries():
     schema = yaml.safe_load(SCHEMA.read_text())
     found = [tuple(e) for e in enums(schema)]
     problem_enums = [e for e in found if "mnist_cnn" in e]
-    # problems: the study, problem_list, bench networks and four per_problem blocks
-    assert len(problem_enums) == 7 and set(problem_enums) == {tuple(PROBLEMS)}
+    # problems: the study, problem_list, bench networks and five per_problem blocks
+    assert len(problem_enums) == 8 and set(problem_enums) == {tuple(PROBLEMS)}
     assert tuple(EXTENSIONS) in found and tuple(REGIONS) in found
     assert CURVATURE_AVERAGES in found and HOLDOUTS in found and BACKENDS in found
     assert set(schema["properties"]["optimizers"]["properties"]) == set(OPTIMIZERS)
+    pattern = schema["$defs"]["class_entry"]["properties"]["class"]["pattern"]
+    assert pattern.endswith("|" + "|".join(OPTIMIZERS) + ")$")
 
 
 def test_backend_reaches_the_run_configuration():

@@ -11,8 +11,11 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from ggnbench import defaults
+import yaml
+
+from ggnbench import defaults, plugins
 from ggnbench.errors import GGNBenchError
 from ggnbench.tables import json_argument
 
@@ -182,6 +185,19 @@ def _float(text: str) -> float:
     return value
 
 
+def _hparam(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: value is not a YAML scalar") from err
+    if not isinstance(parsed, int | float | str | bool):
+        raise argparse.ArgumentTypeError(f"{text!r}: value must be a number, string or bool")
+    return key, parsed
+
+
 def _eval_every(text: str) -> int | str:
     if text == "epoch":
         return text
@@ -218,9 +234,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     from ggnbench.sweep import train_to_folder
     from ggnbench.train import RunConfig
 
+    if args.optimizer is None and args.optimizer_class is None:
+        raise GGNBenchError("give --optimizer (a built-in name) or --optimizer-class MODULE:CLASS")
+    if args.hparam and args.optimizer_class is None:
+        raise GGNBenchError("--hparam sets arguments of --optimizer-class; give that too")
+    name = args.optimizer or args.optimizer_class.rpartition(":")[2].rpartition(".")[2]
     cfg = RunConfig(
         problem=args.problem,
-        optimizer=args.optimizer,
+        optimizer=name,
+        optimizer_class=args.optimizer_class,
+        hparams=dict(args.hparam)
+        if plugins.is_import_path(args.optimizer_class or "")
+        else dict(args.hparam) or None,
         lr=args.lr,
         damping=args.damping,
         momentum=args.momentum,
@@ -277,7 +302,26 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "OUT/run.json (written last, atomically).",
     )
     p.add_argument("--problem", required=True, help="problem name, e.g. mnist_cnn or digits_cnn")
-    p.add_argument("--optimizer", required=True, help="sgd, adam, diag_ggn_mc or diag_ggn_exact")
+    p.add_argument(
+        "--optimizer",
+        help="sgd, adam, diag_ggn_mc or diag_ggn_exact; with --optimizer-class, the run's name "
+        "for it (default: the class's name)",
+    )
+    p.add_argument(
+        "--optimizer-class",
+        metavar="MODULE:CLASS",
+        help="any torch optimizer by import path (importable from the environment or "
+        "PYTHONPATH), e.g. torch.optim:RMSprop; its hyperparameters come from --hparam",
+    )
+    p.add_argument(
+        "--hparam",
+        action="append",
+        type=_hparam,
+        default=[],
+        metavar="KEY=VALUE",
+        help="a constructor argument of --optimizer-class (repeatable; VALUE is read as "
+        "YAML: 0.9, true, name)",
+    )
     p.add_argument("--lr", type=_float, required=True, help="learning rate (> 0)")
     p.add_argument("--damping", type=_float, help="damping added to the GGN diagonal (DiagGGN)")
     p.add_argument("--momentum", type=_float, help="momentum (sgd only)")

@@ -15,6 +15,7 @@ from backpack.extensions.backprop_extension import BackpropExtension
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from ggnbench import plugins
 from ggnbench.errors import GGNBenchError
 from ggnbench.ggn import NativeDiagGGN
 
@@ -283,18 +284,6 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 }
 
 
-def uses_damping(name: str) -> bool:
-    """Whether the named optimizer takes a damping hyperparameter.
-
-    Args:
-        name: Registry name.
-
-    Returns:
-        True for the DiagGGN variants.
-    """
-    return "damping" in get_spec(name).hyperparams
-
-
 def get_spec(name: str) -> OptimizerSpec:
     """Look up a registry entry.
 
@@ -351,6 +340,37 @@ def build_optimizer(
     return spec.factory(params, lr=lr, **given)
 
 
+def build_from_class(
+    path: str,
+    params: Iterable[Tensor] | Iterable[dict[str, Any]],
+    lr: float,
+    hparams: dict[str, Any],
+) -> Optimizer:
+    """Build an optimizer named by import path, with its hyperparameters checked first.
+
+    Args:
+        path: ``package.module:Class``.
+        params: Parameters or parameter groups.
+        lr: Learning rate, > 0.
+        hparams: Its other constructor arguments.
+
+    Returns:
+        The optimizer.
+
+    Raises:
+        GGNBenchError: If the class cannot be loaded, does not take or needs a
+            hyperparameter, or its constructor rejects a value.
+    """
+    cls = plugins.load_class(path)
+    check_positive("lr", lr)
+    plugins.check_hparams(path, cls, ["lr", *hparams])
+    try:
+        return cls(params, lr=lr, **hparams)
+    except (TypeError, ValueError) as err:
+        message = f"optimizer class {path!r} rejected its hyperparameters: {err}"
+        raise GGNBenchError(message) from err
+
+
 def backpack_extensions(optimizer: Optimizer) -> tuple[BackpropExtension, ...]:
     """The BackPACK extensions an optimizer declares; empty for first-order ones.
 
@@ -360,8 +380,9 @@ def backpack_extensions(optimizer: Optimizer) -> tuple[BackpropExtension, ...]:
     Returns:
         The extensions to activate during ``backward``.
     """
-    declared = getattr(optimizer, "backpack_extensions", None)
-    return tuple(declared()) if callable(declared) else ()
+    if isinstance(optimizer, plugins.UsesBackpack):
+        return tuple(optimizer.backpack_extensions())
+    return ()
 
 
 def prepare(
@@ -369,9 +390,10 @@ def prepare(
 ) -> tuple[nn.Module, nn.Module]:
     """Make model and loss ready for the optimizer's backward pass.
 
-    An optimizer declaring BackPACK extensions gets the model and loss extended; one with
-    an ``attach(model, loss_fn)`` method gets it called (DiagGGN's native backend
-    registers its hooks there); others get them unchanged.
+    An optimizer declaring BackPACK extensions (:class:`~ggnbench.plugins.UsesBackpack`)
+    gets the model and loss extended; one with ``attach(model, loss_fn)``
+    (:class:`~ggnbench.plugins.OwnsBackward`; DiagGGN's native backend registers its hooks
+    there) gets it called; others get them unchanged.
 
     Args:
         optimizer: Any torch optimizer.
@@ -383,9 +405,8 @@ def prepare(
     """
     if backpack_extensions(optimizer):
         model, loss_fn = extend(model), extend(loss_fn)
-    attach = getattr(optimizer, "attach", None)
-    if callable(attach):
-        attach(model, loss_fn)
+    if isinstance(optimizer, plugins.OwnsBackward):
+        optimizer.attach(model, loss_fn)
     return model, loss_fn
 
 
@@ -410,9 +431,8 @@ def backward_context(optimizer: Optimizer) -> Iterator[None]:
     Yields:
         Nothing; the backward pass runs inside.
     """
-    own = getattr(optimizer, "backward_context", None)
-    if callable(own):
-        with own():
+    if isinstance(optimizer, plugins.OwnsBackward):
+        with optimizer.backward_context():
             yield
         return
     extensions = backpack_extensions(optimizer)

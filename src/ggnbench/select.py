@@ -29,9 +29,11 @@ def select_best(manifests: list[str | Path]) -> dict[str, Any]:
 
     def describe(entry: dict[str, Any]) -> dict[str, Any]:
         summary = entry["info"]["summary"]
+        config = entry["config"]
         return {
-            "lr": entry["config"]["lr"],
-            "damping": entry["config"].get("damping"),
+            "lr": config["lr"],
+            "damping": config.get("damping"),
+            "point": entry.get("point") or {"lr": config["lr"], "damping": config.get("damping")},
             "run": entry["out"],
             METRIC: summary[METRIC],
             TIE_BREAK: summary[TIE_BREAK],

@@ -3,8 +3,14 @@
 The Snakefile and the ``sweep`` command both call these functions, so the rules
 stay thin and the run list is defined once. Paths encode parameters::
 
-    <results>/runs/<problem>/<optimizer>/lr=<lr>[/damping=<d>]/device=<dev>/seed=<s>/
+    <results>/runs/<problem>/<optimizer>/lr=<lr>[/<axis>=<v>...]/device=<dev>/seed=<s>/
     <results>/runs/<problem>/<optimizer>/best/device=<dev>/seed=<s>/     (final seeds)
+
+``<optimizer>`` is the entry's key in ``optimizers``. An entry without ``class`` is the
+built-in optimizer of that name; with ``class`` it is a built-in by registry name or any
+torch optimizer by import path (``package.module:Class``, :mod:`ggnbench.plugins`).
+In an entry, a list is a grid axis (the axes are crossed; ``lr`` first, the others in
+alphabetical order in paths) and a scalar is a fixed value.
 
 An optimizer entry may run on some problems only (``problems``), override its values per
 problem (``per_problem``), and skip tuning (``tune: false``): its final seeds then run
@@ -13,13 +19,17 @@ at its single grid point, as the paper ran its baselines at DeepOBS's learning r
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 from pathlib import Path
 from typing import Any
 
+from ggnbench import plugins
 from ggnbench.devices import cuda_available
 from ggnbench.errors import GGNBenchError
-from ggnbench.optim import get_spec, uses_damping
+from ggnbench.optim import get_spec
+from ggnbench.train import BUILTIN_FIELDS, RunConfig
 
 STAGES = ("tune", "final")
 
@@ -54,20 +64,53 @@ def resolve_devices(config: dict[str, Any], cuda: bool | None = None) -> list[st
     return list(dict.fromkeys(devices))
 
 
-def fmt(value: float) -> str:
-    """Format a number for a path so that ``float(fmt(x)) == x``.
+def fmt(value: float | str | bool) -> str:
+    """Format a grid value for a path so that it reads back as the same value.
 
     Args:
-        value: The number.
+        value: A number (formatted so that ``float(fmt(x)) == x``), a bool or a string.
 
     Returns:
-        Its shortest round-tripping representation.
+        The number's shortest round-tripping representation, ``true``/``false``, or the
+        string itself.
     """
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
     return repr(float(value))
 
 
 #: Keys of an optimizer entry that shape the plan rather than set a hyperparameter.
-PLAN_KEYS = ("problems", "per_problem", "tune")
+PLAN_KEYS = ("class", "problems", "per_problem", "tune")
+
+#: A string grid value must be usable as a folder name.
+PATH_SAFE = re.compile(r"^[A-Za-z0-9_.+-]+$")
+
+
+def optimizer_class(config: dict[str, Any], optimizer: str) -> str:
+    """What builds an entry's optimizer: its ``class``, else its key (a registry name).
+
+    Args:
+        config: Validated study configuration.
+        optimizer: The entry's key.
+
+    Returns:
+        A registry name or an import path.
+    """
+    return config["optimizers"][optimizer].get("class", optimizer)
+
+
+def hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
+    """The hyperparameters of an :func:`entry` (every key but ``tune``).
+
+    Args:
+        values: An entry.
+
+    Returns:
+        Name to value (a list for a grid axis).
+    """
+    return {k: v for k, v in values.items() if k != "tune"}
 
 
 def entry(config: dict[str, Any], problem: str, optimizer: str) -> dict[str, Any]:
@@ -114,26 +157,51 @@ def check_plan(config: dict[str, Any]) -> None:
     Raises:
         GGNBenchError: Naming the optimizer, the problem and the fix.
     """
+    checked: set[str] = set()
     for problem, optimizer in pairs(config):
         values = entry(config, problem, optimizer)
         where = f"optimizers/{optimizer} on {problem}"
-        needed = ["lr"] + (["damping"] if uses_damping(optimizer) else [])
+        kind = optimizer_class(config, optimizer)
+        names = hyperparameters(values)
+        if plugins.is_import_path(kind):
+            cls = plugins.load_class(kind)
+            needed = ["lr"]
+        else:
+            spec = get_spec(kind)
+            unknown = sorted(set(names) - {"lr", *spec.hyperparams})
+            if unknown:
+                raise GGNBenchError(
+                    f"{where}: {kind!r} does not take {', '.join(unknown)}; it takes lr, "
+                    f"{', '.join(spec.hyperparams)}"
+                )
+            needed = ["lr"] + (["damping"] if "damping" in spec.hyperparams else [])
         missing = [k for k in needed if k not in values]
         if missing:
             raise GGNBenchError(
                 f"{where} has no {' or '.join(missing)}; give it in the entry or under "
                 f"per_problem/{problem}"
             )
+        if plugins.is_import_path(kind) and optimizer not in checked:
+            plugins.check_hparams(kind, cls, names)
+            checked.add(optimizer)
+        for name, value in names.items():
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and not PATH_SAFE.match(item):
+                    raise GGNBenchError(
+                        f"{where}: {name} value {item!r} cannot name a folder; use letters, "
+                        "digits and . _ + - only"
+                    )
         points = len(hparam_grid(config, problem, optimizer))
         if not values["tune"] and points != 1:
             raise GGNBenchError(
                 f"{where} is not tuned (tune: false) but its grid has {points} points; "
                 "give one value per hyperparameter, or set tune: true"
             )
+    check_runs(config)
 
 
-def hparam_grid(config: dict[str, Any], problem: str, optimizer: str) -> list[dict[str, float]]:
-    """The grid of one optimizer on one problem.
+def hparam_grid(config: dict[str, Any], problem: str, optimizer: str) -> list[dict[str, Any]]:
+    """The grid of one optimizer on one problem: its list-valued entries, crossed.
 
     Args:
         config: Validated study configuration.
@@ -141,27 +209,29 @@ def hparam_grid(config: dict[str, Any], problem: str, optimizer: str) -> list[di
         optimizer: Optimizer name.
 
     Returns:
-        One dict per grid point with ``lr`` (and ``damping`` for DiagGGN).
+        One dict per grid point: ``lr`` first (a single ``lr`` counts as a one-point
+        axis), then the other axes in alphabetical order (``damping`` for DiagGGN).
     """
-    entry_ = entry(config, problem, optimizer)
-    if uses_damping(optimizer):
-        return [{"lr": lr, "damping": d} for lr in entry_["lr"] for d in entry_["damping"]]
-    return [{"lr": lr} for lr in entry_["lr"]]
+    values = hyperparameters(entry(config, problem, optimizer))
+    lrs = values["lr"] if isinstance(values["lr"], list) else [values["lr"]]
+    axes = sorted(k for k, v in values.items() if isinstance(v, list) and k != "lr")
+    return [
+        dict(zip(["lr", *axes], point, strict=True))
+        for point in itertools.product(lrs, *(values[a] for a in axes))
+    ]
 
 
-def hparam_dir(hparams: dict[str, float]) -> str:
+def hparam_dir(hparams: dict[str, Any]) -> str:
     """The path fragment that encodes a grid point.
 
     Args:
-        hparams: ``lr`` and optional ``damping``.
+        hparams: A grid point: ``lr`` first, then its other axes.
 
     Returns:
-        ``lr=<lr>`` or ``lr=<lr>/damping=<damping>``.
+        ``lr=<lr>`` followed by ``/<axis>=<value>`` per further axis (``damping`` for
+        DiagGGN).
     """
-    parts = [f"lr={fmt(hparams['lr'])}"]
-    if hparams.get("damping") is not None:
-        parts.append(f"damping={fmt(hparams['damping'])}")
-    return "/".join(parts)
+    return "/".join(f"{k}={fmt(v)}" for k, v in hparams.items() if v is not None)
 
 
 def run_dir(
@@ -205,17 +275,15 @@ def run_config(
         Keyword arguments for ``RunConfig``.
     """
     prob = config["problems"][problem]
-    opt = entry(config, problem, optimizer)
-    spec = get_spec(optimizer)
+    opt = hyperparameters(entry(config, problem, optimizer))
+    kind = optimizer_class(config, optimizer)
+    point = hparams or {}
+    fixed = {k: v for k, v in opt.items() if not isinstance(v, list) and k != "lr"}
     fields: dict[str, Any] = {
         "problem": problem,
         "optimizer": optimizer,
-        "lr": None if hparams is None else hparams["lr"],
-        "damping": None if hparams is None else hparams.get("damping"),
-        "momentum": opt.get("momentum") if "momentum" in spec.hyperparams else None,
-        "curvature_average": opt.get("curvature_average"),
-        "curvature_beta": opt.get("curvature_beta"),
-        "backend": opt.get("backend"),
+        "lr": point.get("lr"),
+        **dict.fromkeys(BUILTIN_FIELDS),
         "weight_decay": prob.get("weight_decay"),
         "seed": seed,
         "device": device,
@@ -230,7 +298,33 @@ def run_config(
         "download": config["download"],
         "threads": config["threads"],
     }
+    chosen = {**fixed, **{k: v for k, v in point.items() if k != "lr"}}
+    if plugins.is_import_path(kind):
+        fields["hparams"] = chosen
+    else:
+        taken = get_spec(kind).hyperparams
+        fields.update({k: v for k, v in chosen.items() if k in taken and k in BUILTIN_FIELDS})
+    if kind != optimizer:
+        fields["optimizer_class"] = kind
     return fields
+
+
+def check_runs(config: dict[str, Any]) -> None:
+    """Validate every planned run's configuration (names, values, imports) before any runs.
+
+    Args:
+        config: Validated study configuration.
+
+    Raises:
+        GGNBenchError: Naming the run's optimizer and problem, and the problem found.
+    """
+    for problem, optimizer in pairs(config):
+        for point in hparam_grid(config, problem, optimizer):
+            fields = run_config(config, problem, optimizer, point, "cpu", 0)
+            try:
+                RunConfig(**fields).validate()
+            except GGNBenchError as err:
+                raise GGNBenchError(f"optimizers/{optimizer} on {problem}: {err}") from err
 
 
 def runs(
@@ -260,6 +354,7 @@ def runs(
             {
                 "out": run_dir(config, problem, optimizer, hparam_dir(hp), device, seed),
                 "config": run_config(config, problem, optimizer, hp, device, seed),
+                "point": hp,
             }
             for hp in hparam_grid(config, problem, optimizer)
         ]

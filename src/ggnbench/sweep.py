@@ -65,7 +65,7 @@ def train_to_folder(
 
 
 def apply_best(config: dict[str, Any], best: dict[str, Any]) -> dict[str, Any] | None:
-    """Fill a final run's learning rate and damping from a ``best.json``.
+    """Fill a final run's grid point (learning rate, damping, ...) from a ``best.json``.
 
     Args:
         config: RunConfig fields with ``lr`` unset.
@@ -77,7 +77,11 @@ def apply_best(config: dict[str, Any], best: dict[str, Any]) -> dict[str, Any] |
     choice = best.get("best")
     if choice is None:
         return None
-    return {**config, "lr": choice["lr"], "damping": choice.get("damping")}
+    point = choice.get("point") or {"lr": choice["lr"], "damping": choice.get("damping")}
+    rest = {k: v for k, v in point.items() if k != "lr"}
+    if config.get("hparams") is not None:  # an optimizer class named by import path
+        return {**config, "lr": point["lr"], "hparams": {**config["hparams"], **rest}}
+    return {**config, "damping": None, **rest, "lr": point["lr"]}
 
 
 def finished(out: str | Path, config: dict[str, Any]) -> bool:
@@ -102,7 +106,7 @@ def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path 
     Args:
         planned: Dicts with ``out`` and ``config`` (see :mod:`ggnbench.study`).
         manifest: Where to write the list of runs with their status.
-        best: ``best.json`` that fills lr and damping (final runs), or None.
+        best: ``best.json`` that fills the grid point (final runs), or None.
     """
     choice = results.read_json(best) if best is not None else None
     entries = []

@@ -21,19 +21,30 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
-from ggnbench import defaults
+from ggnbench import defaults, plugins
 from ggnbench.devices import resolve_device, synchronize
 from ggnbench.errors import GGNBenchError
-from ggnbench.optim import backward, build_optimizer, check_positive, get_spec, prepare
-from ggnbench.problems import get_problem, make_loaders
+from ggnbench.optim import (
+    backward,
+    build_from_class,
+    build_optimizer,
+    check_positive,
+    get_spec,
+    prepare,
+)
+from ggnbench.problems import Problem, get_problem, make_loaders
 
 # BackPACK's hooks on the first layer fire although inputs need no gradient; harmless.
 warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
 
 #: Validation holdouts: the problem's fixed permutation, or one drawn with the run's seed.
 HOLDOUTS = ("fixed", "per_seed")
+
+#: RunConfig fields that are hyperparameters of the built-in optimizers.
+BUILTIN_FIELDS = ("damping", "momentum", "curvature_average", "curvature_beta", "backend")
 
 #: Progress callback: (steps done, steps total, last minibatch loss).
 Progress = Callable[[int, int, float], None]
@@ -45,7 +56,7 @@ class RunConfig:
 
     Attributes:
         problem: Problem name.
-        optimizer: Optimizer name.
+        optimizer: Optimizer name: the registry name, or the study's config key.
         lr: Learning rate.
         damping: Damping (DiagGGN optimizers only).
         momentum: Momentum (``sgd`` only).
@@ -69,6 +80,11 @@ class RunConfig:
         data_root: Data root folder.
         download: Whether missing data may be downloaded.
         threads: torch intra-op threads; None leaves torch's default.
+        optimizer_class: What builds the optimizer when ``optimizer`` is not itself a
+            registry name: a registry name, or ``package.module:Class`` (any torch
+            optimizer; see :mod:`ggnbench.plugins`).
+        hparams: Constructor arguments besides ``params`` and ``lr`` of a class named by
+            import path (the fields above serve the built-in optimizers).
     """
 
     problem: str
@@ -92,6 +108,13 @@ class RunConfig:
     data_root: str = "data"
     download: bool = True
     threads: int | None = None
+    optimizer_class: str | None = None
+    hparams: dict[str, Any] | None = None
+
+    @property
+    def kind(self) -> str:
+        """What builds the optimizer: ``optimizer_class``, else the ``optimizer`` name."""
+        return self.optimizer_class or self.optimizer
 
     def validate(self) -> None:
         """Check names and numbers before any data is touched.
@@ -100,20 +123,11 @@ class RunConfig:
             GGNBenchError: On the first invalid field.
         """
         get_problem(self.problem)
-        spec = get_spec(self.optimizer)
         check_positive("lr", self.lr)
-        for name in ("damping", "momentum", "curvature_average", "curvature_beta", "backend"):
-            if getattr(self, name) is not None and name not in spec.hyperparams:
-                flag = name.replace("_", "-")
-                raise GGNBenchError(
-                    f"optimizer {self.optimizer!r} does not take {name}; drop --{flag} "
-                    f"(it takes {', '.join(spec.hyperparams)})"
-                )
-        if "damping" in spec.hyperparams:
-            if self.damping is None:
-                raise GGNBenchError(f"optimizer {self.optimizer!r} needs --damping (>= 0)")
-            if not math.isfinite(self.damping) or self.damping < 0:
-                raise GGNBenchError(f"damping must be a finite number >= 0, got {self.damping!r}")
+        if plugins.is_import_path(self.kind):
+            self._validate_class()
+        else:
+            self._validate_builtin()
         if (self.steps is None) == (self.epochs is None):
             raise GGNBenchError("give exactly one of --steps and --epochs")
         for name in ("steps", "epochs", "batch_size", "eval_batch_size", "threads"):
@@ -126,6 +140,36 @@ class RunConfig:
             raise GGNBenchError(f"eval_every must be 'epoch' or >= 0, got {self.eval_every!r}")
         if self.holdout not in HOLDOUTS:
             raise GGNBenchError(f"unknown holdout {self.holdout!r}; use one of {list(HOLDOUTS)}")
+
+    def _validate_builtin(self) -> None:
+        spec = get_spec(self.kind)
+        if self.hparams:
+            raise GGNBenchError(
+                f"optimizer {self.kind!r} is built in: give its hyperparameters as options "
+                f"(it takes {', '.join(spec.hyperparams)}); --hparam is for --optimizer-class"
+            )
+        for name in BUILTIN_FIELDS:
+            if getattr(self, name) is not None and name not in spec.hyperparams:
+                flag = name.replace("_", "-")
+                raise GGNBenchError(
+                    f"optimizer {self.kind!r} does not take {name}; drop --{flag} "
+                    f"(it takes {', '.join(spec.hyperparams)})"
+                )
+        if "damping" in spec.hyperparams:
+            if self.damping is None:
+                raise GGNBenchError(f"optimizer {self.kind!r} needs --damping (>= 0)")
+            if not math.isfinite(self.damping) or self.damping < 0:
+                raise GGNBenchError(f"damping must be a finite number >= 0, got {self.damping!r}")
+
+    def _validate_class(self) -> None:
+        given = [name for name in BUILTIN_FIELDS if getattr(self, name) is not None]
+        if given:
+            raise GGNBenchError(
+                f"{given[0]} is an option of the built-in optimizers; give it to "
+                f"{self.kind!r} as --hparam {given[0]}=VALUE"
+            )
+        cls = plugins.load_class(self.kind)
+        plugins.check_hparams(self.kind, cls, ["lr", *(self.hparams or {})])
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a plain dictionary.
@@ -206,6 +250,84 @@ def _quartiles(values: list[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
+def build(cfg: RunConfig, model: nn.Module, problem: Problem, weight_decay: float) -> Optimizer:
+    """The run's optimizer, built-in or named by import path.
+
+    Built-in optimizers get two parameter groups, weights (with the weight decay) and
+    biases (without). A class named by import path gets one group of every parameter
+    when the weight decay is 0; otherwise the same two groups, each carrying its
+    ``weight_decay``, which the optimizer has to read from the group to apply it.
+
+    Args:
+        cfg: The run's configuration.
+        model: The network.
+        problem: Its problem.
+        weight_decay: The resolved L2 on weights.
+
+    Returns:
+        The optimizer.
+    """
+    groups = problem.param_groups(model, weight_decay)
+    if plugins.is_import_path(cfg.kind):
+        params = groups if weight_decay else list(model.parameters())
+        return build_from_class(cfg.kind, params, cfg.lr, dict(cfg.hparams or {}))
+    values = {name: getattr(cfg, name) for name in BUILTIN_FIELDS}
+    values["weight_decay"] = weight_decay
+    allowed = get_spec(cfg.kind).hyperparams
+    return build_optimizer(
+        cfg.kind, groups, lr=cfg.lr, **{k: v for k, v in values.items() if k in allowed}
+    )
+
+
+def closure_step(
+    optimizer: Optimizer,
+    model: nn.Module,
+    loss_fn: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    keep_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One ``optimizer.step(closure)`` on a mini-batch, for optimizers that take a closure.
+
+    The closure zeroes the gradients (unless ``keep_grad``), recomputes output and loss
+    and runs the backward pass in the optimizer's context (:func:`~ggnbench.optim.backward`).
+
+    Args:
+        optimizer: An optimizer whose ``step`` takes a closure.
+        model: The network.
+        loss_fn: The loss.
+        x: Inputs.
+        y: Labels.
+        keep_grad: Never zero gradients.
+
+    Returns:
+        Output and loss of the closure's first evaluation (at the weights before the step),
+        detached.
+
+    Raises:
+        GGNBenchError: If ``step`` never called the closure.
+    """
+    evaluations: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def closure() -> torch.Tensor:
+        if not keep_grad:
+            optimizer.zero_grad()
+        with torch.enable_grad():
+            output = model(x)
+            loss = loss_fn(output, y)
+            backward(optimizer, loss)
+        evaluations.append((output.detach(), loss.detach()))
+        return loss
+
+    optimizer.step(closure)
+    if not evaluations:
+        raise GGNBenchError(
+            f"{type(optimizer).__name__}.step(closure) did not call the closure; set "
+            "takes_closure = False on the class, or call closure() in step"
+        )
+    return evaluations[0]
+
+
 def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     """Train once and return the records.
 
@@ -237,22 +359,9 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     )
     model = problem.model_fn().to(device)
     loss_fn = problem.loss_fn().to(device)
-    hparams = {
-        "damping": cfg.damping,
-        "momentum": cfg.momentum,
-        "curvature_average": cfg.curvature_average,
-        "curvature_beta": cfg.curvature_beta,
-        "backend": cfg.backend,
-        "weight_decay": weight_decay,
-    }
-    allowed = get_spec(cfg.optimizer).hyperparams
-    optimizer = build_optimizer(
-        cfg.optimizer,
-        problem.param_groups(model, weight_decay),
-        lr=cfg.lr,
-        **{k: v for k, v in hparams.items() if k in allowed},
-    )
+    optimizer = build(cfg, model, problem, weight_decay)
     model, loss_fn = prepare(optimizer, model, loss_fn)
+    with_closure = plugins.takes_closure(optimizer)
 
     n_train = len(loaders.train.dataset)
     if loaders.train.batch_size > n_train:
@@ -276,6 +385,8 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         "eval_every": eval_every,
         "optimizer": {k: v for k, v in optimizer.defaults.items() if _is_json_scalar(v)},
     }
+    if plugins.is_import_path(cfg.kind):
+        result.resolved["optimizer_origin"] = plugins.origin(cfg.kind)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
 
@@ -310,10 +421,13 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             except StopIteration:
                 break
             x, y = x.to(device), y.to(device)
-            if not cfg.keep_grad:
-                optimizer.zero_grad()
-            output = model(x)
-            loss = loss_fn(output, y)
+            if with_closure:  # step() evaluates the loss itself; its first one is recorded
+                output, loss = closure_step(optimizer, model, loss_fn, x, y, cfg.keep_grad)
+            else:
+                if not cfg.keep_grad:
+                    optimizer.zero_grad()
+                output = model(x)
+                loss = loss_fn(output, y)
             with torch.no_grad():
                 accuracy = (output.argmax(dim=1) == y).float().mean().item()
             loss_value = loss.item()
@@ -325,10 +439,12 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                      "accuracy": accuracy, "time_s": train_time}
                 )  # fmt: skip
                 break
-            backward(optimizer, loss)
-            synchronize(device)
-            t_step = time.perf_counter()
-            optimizer.step()
+            t_step = t0
+            if not with_closure:
+                backward(optimizer, loss)
+                synchronize(device)
+                t_step = time.perf_counter()
+                optimizer.step()
             synchronize(device)
             t1 = time.perf_counter()
             opt_times.append(t1 - t_step)
