@@ -131,6 +131,27 @@ rule seed_example_figure:
         "ggnbench figures --seed-example --tables {params.tables} --out {params.out} > {log} 2>&1"
 
 
+rule evidence:
+    input:
+        runs=f"{RESULTS}/tables/runs.csv",
+        seed_example=[f"{folder}/run.json" for folder in seed_example_runs()],
+        benchmarks=[path for _, path in benchmark_files()],
+    output:
+        table_outputs("evidence"),
+    log:
+        f"{RESULTS}/logs/evidence.log",
+    params:
+        config=json.dumps(config),
+        runs=seed_example_runs(),
+        benchmarks=[f"{rule}={path}" for rule, path in benchmark_files()],
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
+    shell:
+        "ggnbench tables evidence --config {params.config:q} --runs-table {input.runs} "
+        "--run {params.runs} --benchmark {params.benchmarks} --out {params.out} > {log} 2>&1"
+
+
 rule tables:
     input:
         table_targets(),

@@ -55,6 +55,7 @@ TABLE_CATEGORIES = {
     "paper": "The paper",
     "seed-example": "Reference example",
     "bench": "Benchmark",
+    "evidence": "Evidence",
 }
 
 
@@ -161,9 +162,38 @@ def bench_targets():
     return tables + figures
 
 
+def seed_example_runs():
+    """The reference example's run folders (none when it is disabled)."""
+    if not SEED_EXAMPLE["enabled"]:
+        return []
+    return [f"{RESULTS}/seed_example/{v}" for v in SEED_EXAMPLE["variants"]]
+
+
+def benchmark_files():
+    """(rule, benchmark file) of every job that has one: the report's job runtimes."""
+    stages = {"tune": "tune", "final": "final_seeds"}
+    pairs = [
+        (rule, f"{RESULTS}/benchmarks{manifest[len(RESULTS):-len('.json')]}.tsv")
+        for stage, rule in stages.items()
+        for manifest in study.manifests(config, DEVICES, stage)
+    ]
+    pairs += [("seed_example_run", f"{RESULTS}/benchmarks/seed_example/{Path(folder).name}.tsv")
+              for folder in seed_example_runs()]  # fmt: skip
+    if BENCH["enabled"]:
+        pairs += [("bench_run", f"{RESULTS}/benchmarks/bench/{d}.tsv") for d in DEVICES]
+    return pairs
+
+
+def evidence_targets():
+    return TABLE_SETS["evidence"].outputs(f"{RESULTS}/tables")
+
+
 def all_targets():
     """Everything the study produces."""
-    return table_targets() + figure_targets() + seed_example_targets() + bench_targets()
+    return (
+        table_targets() + figure_targets() + seed_example_targets() + bench_targets()
+        + evidence_targets()
+    )  # fmt: skip
 
 
 # Results that an interruption or later damage left unusable (a deleted or garbled

@@ -35,7 +35,19 @@ KEYS = ["problem", "optimizer", "device"]
 def _run_row(stage: str, entry: dict[str, Any]) -> dict[str, Any]:
     config = entry["config"]
     row = {"stage": stage, **{k: config.get(k) for k in ("problem", "optimizer", "device")}}
-    row.update({k: config.get(k) for k in ("lr", "damping", "momentum", "seed")})
+    # An optimizer class named by import path keeps its hyperparameters in ``hparams``:
+    # its damping gets the damping column (and the damping figures), the others are listed
+    # in one readable column (momentum also in its own).
+    extra = dict(config.get("hparams") or {})
+    row["lr"] = config.get("lr")
+    row["damping"] = (
+        config["damping"] if config.get("damping") is not None else extra.pop("damping", None)
+    )
+    row["momentum"] = (
+        config["momentum"] if config.get("momentum") is not None else extra.get("momentum")
+    )
+    row["seed"] = config.get("seed")
+    row["hparams"] = ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) or None
     row.update({"run": entry["out"], "status": entry["status"]})
     row["protocol"] = entry.get("protocol", "tuning" if stage == "tune" else "tuned")
     if entry["status"] == "no_best":
@@ -114,6 +126,7 @@ def final_metrics(runs: pd.DataFrame) -> pd.DataFrame:
                     "protocol": group.protocol.iloc[0] if "protocol" in group else None,
                     "lr": group.lr.iloc[0] if "lr" in group else None,
                     "damping": group.damping.iloc[0] if "damping" in group else None,
+                    "hparams": group.hparams.iloc[0] if "hparams" in group else None,
                     "metric": metric,
                     "n": len(values),
                     "diverged": int((group.status == "diverged").sum()),

@@ -133,6 +133,20 @@ TABLE_SETS: dict[str, TableSet] = {
         options=(("--json", {"nargs": "+", "required": True,
                              "help": "pytest-benchmark JSON files"}),),
     ),
+    "evidence": TableSet(
+        tables=("config", "provenance", "job_runtimes"),
+        extras=(),
+        build="ggnbench.evidence:tables",
+        help="the report's evidence: resolved configuration, provenance, job runtimes per rule",
+        options=(
+            ("--config", {"type": json_argument, "required": True,
+                          "help": "JSON of the resolved study configuration"}),
+            ("--runs-table", {"type": Path, "help": "the study's runs.csv (its run folders)"}),
+            ("--run", {"nargs": "*", "default": [], "help": "further run folders"}),
+            ("--benchmark", {"nargs": "*", "default": [],
+                             "help": "RULE=FILE: a job's snakemake benchmark file"}),
+        ),
+    ),
 }  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from ggnbench.optim import (
     backward,
     build_from_class,
     build_optimizer,
+    check_non_negative,
     check_positive,
     get_spec,
     prepare,
@@ -155,11 +156,11 @@ class RunConfig:
                     f"optimizer {self.kind!r} does not take {name}; drop --{flag} "
                     f"(it takes {', '.join(spec.hyperparams)})"
                 )
-        if "damping" in spec.hyperparams:
-            if self.damping is None:
-                raise GGNBenchError(f"optimizer {self.kind!r} needs --damping (>= 0)")
-            if not math.isfinite(self.damping) or self.damping < 0:
-                raise GGNBenchError(f"damping must be a finite number >= 0, got {self.damping!r}")
+        if "damping" in spec.hyperparams and self.damping is None:
+            raise GGNBenchError(f"optimizer {self.kind!r} needs --damping (>= 0)")
+        for name in ("damping", "momentum", "curvature_beta"):
+            if getattr(self, name) is not None:
+                check_non_negative(name, getattr(self, name))
 
     def _validate_class(self) -> None:
         given = [name for name in BUILTIN_FIELDS if getattr(self, name) is not None]
