@@ -1,5 +1,7 @@
 """The workflow through real snakemake processes: lint, dry runs, a tiny study end to end."""
 
+import io
+import json
 import os
 import shutil
 import signal
@@ -11,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from tests.conftest import hold_lock
 
@@ -19,13 +22,14 @@ TINY = ROOT / "tests" / "workflow" / "tiny.yaml"
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(*args: str, workdir: Path | None = None, timeout: int = 600):
+def snakemake(*args: str, workdir: Path | None = None, timeout: int = 600, env: dict | None = None):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
     if workdir is not None:
         cmd += ["--directory", str(workdir)]
     return subprocess.run(
-        [*cmd, *args], cwd=workdir or ROOT, capture_output=True, text=True, timeout=timeout
-    )
+        [*cmd, *args], cwd=workdir or ROOT, capture_output=True, text=True, timeout=timeout,
+        env=env,
+    )  # fmt: skip
 
 
 def test_lint_is_clean():
@@ -241,3 +245,101 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
     curves = pd.read_csv(tables / "curves.csv")
     rows = curves.groupby(["optimizer", "seed"]).size()
     assert rows.nunique() == 1  # every final run has its full curve again
+
+
+#: A researcher's optimizer in a module outside the repository.
+USER_OPTIMIZER = """
+import torch
+from torch.optim import Optimizer
+
+
+class SignSGD(Optimizer):
+    def __init__(self, params, lr, scale=1.0):
+        super().__init__(params, {"lr": lr, "scale": scale})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(torch.sign(p.grad), alpha=-group["lr"] * group["scale"])
+"""
+
+
+def user_study(tmp_path: Path, klass: str) -> tuple[list[str], dict]:
+    """A tiny study with ``klass`` beside SGD, and an environment that finds ``labopt``."""
+    code = tmp_path / "elsewhere"
+    code.mkdir(exist_ok=True)
+    (code / "labopt.py").write_text(USER_OPTIMIZER)
+    config = yaml.safe_load(TINY.read_text())
+    config["final_seeds"] = [1]
+    config["optimizers"] = {
+        "sgd": {"lr": [0.1], "momentum": 0.9},
+        "sign": {"class": klass, "lr": [0.01, 0.001], "scale": 0.5},
+    }
+    config["seed_example"] = {"enabled": False}
+    config["bench"] = {"enabled": False}
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return ["--configfile", str(path)], {**os.environ, "PYTHONPATH": str(code)}
+
+
+def report_file(html: str, name: str) -> str:
+    """A file the HTML report embeds (base64), decoded."""
+    import base64
+    import re
+
+    found = re.search(re.escape(name) + r";base64,([A-Za-z0-9+/=]+)", html)
+    assert found, f"{name} is not in the report"
+    return base64.b64decode(found.group(1)).decode()
+
+
+def test_tiny_study_with_an_optimizer_class_from_outside_the_repository(tmp_path):
+    config, env = user_study(tmp_path, "labopt:SignSGD")
+    done = snakemake("all", "--cores", "2", *config, workdir=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    tables = tmp_path / "results" / "tables"
+    final = pd.read_csv(tables / "final_metrics.csv")
+    sign = final[final.optimizer == "sign"]
+    assert len(sign) == 4 and (sign.n == 1).all() and (sign.hparams == "scale=0.5").all()
+    assert set(final.optimizer) == {"sgd", "sign"}
+    runs = pd.read_csv(tables / "runs.csv")
+    tuned = runs[(runs.optimizer == "sign") & (runs.stage == "tune")]
+    assert sorted(tuned.run) == [
+        f"results/runs/digits_cnn/sign/lr={lr}/device=cpu/seed=0" for lr in ("0.001", "0.01")
+    ]
+    origin = json.loads((tmp_path / tuned.run.iloc[0] / "run.json").read_text())["resolved"][
+        "optimizer_origin"
+    ]
+    assert origin["class"] == "labopt:SignSGD"
+    assert origin["module_file"] == str(tmp_path / "elsewhere" / "labopt.py")
+
+    report = snakemake("--report", "results/report.html", *config, workdir=tmp_path, env=env)
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (tmp_path / "results" / "report.html").read_text()
+    shown = pd.read_csv(io.StringIO(report_file(html, "config.csv")))
+    assert shown.set_index("key").value["optimizers/sign/class"] == '"labopt:SignSGD"'
+    provenance = pd.read_csv(io.StringIO(report_file(html, "provenance.csv")))
+    assert provenance.runs.sum() == len(runs)  # every run, sgd's and the class's
+    assert provenance.git_commit.notna().all() and provenance.torch.notna().all()
+    assert provenance.optimizer_class.str.startswith("labopt:SignSGD (").sum() == 1
+    runtimes = pd.read_csv(io.StringIO(report_file(html, "job_runtimes.csv")))
+    assert runtimes.set_index("rule").jobs.to_dict() == {"tune": 2, "final_seeds": 2}
+
+
+@pytest.mark.parametrize(
+    "klass,pythonpath,words",
+    [
+        ("labopt:SignSDG", True, "optimizer class 'labopt:SignSDG': module 'labopt' has no"),
+        ("labopt:SignSGD", False, "module 'labopt' is not importable; install its package or"),
+    ],
+)
+def test_a_bad_import_path_fails_the_dry_run_with_one_line(tmp_path, klass, pythonpath, words):
+    config, env = user_study(tmp_path, klass)
+    if not pythonpath:
+        env.pop("PYTHONPATH")
+    done = snakemake("-n", *config, workdir=tmp_path, env=env)
+    assert done.returncode != 0
+    [line] = error_lines(done)
+    assert words in line
+    assert not (tmp_path / "results" / "runs").exists()
