@@ -8,7 +8,7 @@ LOCK := envs/requirements.lock
 STAMP := $(VENV)/.ggnbench-$(shell sha256sum $(LOCK) | cut -c1-16)
 BIN := $(VENV)/bin
 
-.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-overhead measure-backends cuda-check
+.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-overhead measure-backends cuda-check example
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -32,6 +32,10 @@ study: setup  ## the full paper study (config/config.yaml; downloads data)
 	$(BIN)/ggnbench check-config config/config.yaml
 	$(BIN)/snakemake all --cores $(CORES)
 	$(MAKE) --no-print-directory report CONFIG=config/config.yaml
+
+example: setup  ## your own optimizer beside the built-ins (examples/config.yaml), offline, and its report
+	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake all --cores $(CORES) --configfile examples/config.yaml
+	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake --report results/example/report.html --configfile examples/config.yaml
 
 report: setup  ## the HTML report of what has run (CONFIG=config/quick.yaml for the quick study)
 	$(BIN)/snakemake --report results/report.html --configfile $(CONFIG)
