@@ -23,7 +23,7 @@ if torch.cuda.is_available():
 PY
 echo "== CUDA tests" | tee "$out/cuda_tests.log"
 "$py" -m pytest -m cuda -p no:cacheprovider -q -rs tests/test_ggn.py tests/test_optim.py \
-    tests/test_train.py tests/test_memory.py 2>&1 | tee -a "$out/cuda_tests.log"
+    tests/test_train.py tests/test_memory.py tests/test_plugins.py 2>&1 | tee -a "$out/cuda_tests.log"
 echo "== benchmark: forward+backward and the backend race, batch 128, $device"
 "$py" -m pytest bench/ -p no:cacheprovider -q -k "forward_backward or race" \
     --bench-devices "$device" --bench-networks mnist_cnn,cifar10_3c3d --bench-batch-sizes 128 \
