@@ -56,11 +56,17 @@ def test_select_best_excludes_diverged_and_names_runner_up(tuned):
     assert best["best"]["final_valid_accuracy"] >= best["runner_up"]["final_valid_accuracy"]
 
 
-def test_final_runs_use_the_best_point(tuned):
+def test_final_runs_use_the_best_point_in_its_folder(tuned):
     best = json.loads((tuned / "best.json").read_text())["best"]
-    for seed in (1, 2):
-        config = results.read_run_json(tuned / f"runs/best/seed={seed}")["config"]
+    listed = results.read_json(tuned / "final.json")["runs"]
+    assert [r["out"] for r in listed] == [
+        str(tuned / f"runs/lr={best['lr']!r}/seed={seed}") for seed in (1, 2)
+    ]  # the planned runs/best/seed=S, with the chosen point in place of "best"
+    for seed, entry in zip((1, 2), listed, strict=True):
+        config = results.read_run_json(entry["out"])["config"]
         assert config["lr"] == best["lr"] and config["seed"] == seed
+        assert entry["point"] == {"lr": best["lr"]}
+    assert not (tuned / "runs/best").exists()
 
 
 def test_sweep_never_redoes_a_finished_run(tuned):

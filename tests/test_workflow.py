@@ -220,9 +220,11 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
 
     # Lose one run, garble another, truncate a third: the same command redoes exactly those.
     runs_dir = results / "runs" / "digits_cnn"
-    lost = runs_dir / "sgd/best/device=cpu/seed=2"
+    lost = runs_dir / "sgd/lr=0.1/device=cpu/seed=2"  # final seeds: in the chosen point's folder
     garbled = runs_dir / "diag_ggn_mc/lr=0.1/damping=0.1/device=cpu/seed=0"
-    truncated = runs_dir / "diag_ggn_mc/best/device=cpu/seed=1"
+    best_json = results / "tuning/digits_cnn/diag_ggn_mc/device=cpu/best.json"
+    damping = json.loads(best_json.read_text())["best"]["damping"]
+    truncated = runs_dir / f"diag_ggn_mc/lr=0.1/damping={damping!r}/device=cpu/seed=1"
     (lost / "run.json").unlink()
     (garbled / "run.json").write_text('{"config": ')
     metrics = (truncated / "metrics.csv").read_text().splitlines()

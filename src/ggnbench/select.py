@@ -12,6 +12,19 @@ METRIC = "final_valid_accuracy"
 TIE_BREAK = "final_valid_loss"
 
 
+def point_of(config: dict[str, Any]) -> dict[str, Any]:
+    """The grid point of a run whose manifest entry does not list it (older manifests).
+
+    Args:
+        config: The run's RunConfig fields.
+
+    Returns:
+        ``lr``, and ``damping`` where set.
+    """
+    point = {"lr": config["lr"], "damping": config.get("damping")}
+    return {k: v for k, v in point.items() if v is not None}
+
+
 def select_best(manifests: list[str | Path]) -> dict[str, Any]:
     """Rank the tuning runs by final validation accuracy, diverged runs excluded.
 
@@ -33,7 +46,7 @@ def select_best(manifests: list[str | Path]) -> dict[str, Any]:
         return {
             "lr": config["lr"],
             "damping": config.get("damping"),
-            "point": entry.get("point") or {"lr": config["lr"], "damping": config.get("damping")},
+            "point": entry.get("point") or point_of(config),
             "run": entry["out"],
             METRIC: summary[METRIC],
             TIE_BREAK: summary[TIE_BREAK],

@@ -4,7 +4,10 @@ The Snakefile and the ``sweep`` command both call these functions, so the rules
 stay thin and the run list is defined once. Paths encode parameters::
 
     <results>/runs/<problem>/<optimizer>/lr=<lr>[/<axis>=<v>...]/device=<dev>/seed=<s>/
-    <results>/runs/<problem>/<optimizer>/best/device=<dev>/seed=<s>/     (final seeds)
+
+for tuning runs and final seeds alike. A final run's point is known only once tuning has
+chosen it: the plan writes ``best`` in its place (:data:`CHOSEN`), and the job that runs it
+reads ``best.json`` and puts the run in the chosen point's folder (:func:`chosen_dir`).
 
 ``<optimizer>`` is the entry's key in ``optimizers``. An entry without ``class`` is the
 built-in optimizer of that name; with ``class`` it is a built-in by registry name or any
@@ -79,6 +82,26 @@ def fmt(value: float | str | bool) -> str:
     if isinstance(value, str):
         return value
     return repr(float(value))
+
+
+#: The folder segment the plan writes for a final run's point before tuning has chosen it.
+CHOSEN = "best"
+
+
+def chosen_dir(out: str, point: dict[str, Any]) -> str:
+    """A planned final run's folder with the chosen point in place of :data:`CHOSEN`.
+
+    Args:
+        out: The planned folder (its last ``best`` segment is replaced).
+        point: The chosen grid point.
+
+    Returns:
+        The folder, as tuning runs name theirs (``.../lr=<lr>/damping=<d>/...``).
+    """
+    parts = list(Path(out).parts)
+    index = len(parts) - 1 - parts[::-1].index(CHOSEN)
+    parts[index] = hparam_dir(point)
+    return str(Path(*parts))
 
 
 #: Keys of an optimizer entry that shape the plan rather than set a hyperparameter.
@@ -366,7 +389,7 @@ def runs(
             if tuned(config, problem, optimizer)
             else hparam_grid(config, problem, optimizer)[0]
         )
-        hp_dir = "best" if fixed is None else hparam_dir(fixed)
+        hp_dir = CHOSEN if fixed is None else hparam_dir(fixed)
         return [
             {
                 "out": run_dir(config, problem, optimizer, hp_dir, device, seed),

@@ -14,9 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ggnbench import provenance, results
+from ggnbench import provenance, results, study
 from ggnbench.errors import GGNBenchError
 from ggnbench.results import mismatch
+from ggnbench.select import point_of
 from ggnbench.train import Progress, RunConfig, run
 
 
@@ -64,6 +65,21 @@ def train_to_folder(
     return info
 
 
+def chosen_point(best: dict[str, Any]) -> dict[str, Any] | None:
+    """The grid point a ``best.json`` chose.
+
+    Args:
+        best: Content of ``best.json``.
+
+    Returns:
+        ``lr`` and the other axes (``damping``, ...), or None when no point was usable.
+    """
+    choice = best.get("best")
+    if choice is None:
+        return None
+    return dict(choice.get("point") or point_of(choice))  # best.json of older versions: no point
+
+
 def apply_best(config: dict[str, Any], best: dict[str, Any]) -> dict[str, Any] | None:
     """Fill a final run's grid point (learning rate, damping, ...) from a ``best.json``.
 
@@ -74,10 +90,9 @@ def apply_best(config: dict[str, Any], best: dict[str, Any]) -> dict[str, Any] |
     Returns:
         The completed fields, or None when no grid point was usable.
     """
-    choice = best.get("best")
-    if choice is None:
+    point = chosen_point(best)
+    if point is None:
         return None
-    point = choice.get("point") or {"lr": choice["lr"], "damping": choice.get("damping")}
     rest = {k: v for k, v in point.items() if k != "lr"}
     if config.get("hparams") is not None:  # an optimizer class named by import path
         return {**config, "lr": point["lr"], "hparams": {**config["hparams"], **rest}}
@@ -111,13 +126,16 @@ def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path 
     choice = results.read_json(best) if best is not None else None
     entries = []
     for i, item in enumerate(planned, 1):
+        item = dict(item)
         config = dict(item["config"])
-        if choice is not None:
+        if choice is not None:  # a final run: its point, and the folder that names it
             config = apply_best(config, choice)
             if config is None:
                 entries.append({**item, "status": "no_best"})
                 print(f"[{i}/{len(planned)}] {item['out']}: every grid point diverged; skipped")
                 continue
+            item["point"] = chosen_point(choice)
+            item["out"] = study.chosen_dir(item["out"], item["point"])
         label = f"[{i}/{len(planned)}] {item['out']}"
         if finished(item["out"], config):
             status = results.read_run_json(item["out"])["status"]
