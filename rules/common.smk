@@ -173,7 +173,7 @@ def benchmark_files():
     """(rule, benchmark file) of every job that has one: the report's job runtimes."""
     stages = {"tune": "tune", "final": "final_seeds"}
     pairs = [
-        (rule, f"{RESULTS}/benchmarks{manifest[len(RESULTS):-len('.json')]}.tsv")
+        (rule, f"{RESULTS}/benchmarks{manifest[len(f'{RESULTS}/manifests'):-len('.json')]}.tsv")
         for stage, rule in stages.items()
         for manifest in study.manifests(config, DEVICES, stage)
     ]

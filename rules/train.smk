@@ -5,7 +5,7 @@ rule tune:
     input:
         dataset_ready,
     output:
-        f"{RESULTS}/tune/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.json",
+        f"{RESULTS}/manifests/tune/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.json",
     log:
         f"{RESULTS}/logs/tune/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.log",
     benchmark:
@@ -48,7 +48,7 @@ rule final_seeds:
         data=dataset_ready,
         best=best_of,
     output:
-        f"{RESULTS}/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.json",
+        f"{RESULTS}/manifests/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.json",
     log:
         f"{RESULTS}/logs/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.log",
     benchmark:

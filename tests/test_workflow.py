@@ -69,7 +69,7 @@ def test_dry_run_of_the_paper_study_shows_the_papers_protocol(tmp_path):
     assert jobs.returncode == 0, jobs.stderr
     text = jobs.stdout + jobs.stderr
     assert "cifar100_allcnnc/diag_ggn_exact" not in text
-    assert "results/final/cifar100_allcnnc/sgd/device=cpu/chunk=9.json" in text
+    assert "results/manifests/final/cifar100_allcnnc/sgd/device=cpu/chunk=9.json" in text
     assert "results/tuning/cifar100_allcnnc/sgd" not in text  # the paper's rate, not tuned
 
 
@@ -231,7 +231,7 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
     (truncated / "metrics.csv").write_text("\n".join(metrics[:5]) + "\n")
     damaged = {lost / "run.json", garbled / "run.json", truncated / "run.json"}
     before = {p: p.stat().st_mtime_ns for p in run_json_files(results)}
-    manifests = sorted(results.glob("tune/**/*.json")) + sorted(results.glob("final/**/*.json"))
+    manifests = sorted(results.glob("manifests/**/*.json"))
     preview = snakemake(*args, "-n", workdir=tmp_path)  # a dry run lists, and changes nothing
     assert preview.returncode == 0 and preview.stderr.count("ggnbench: would redo") == 3
     assert {p: p.stat().st_mtime_ns for p in run_json_files(results)} == before

@@ -453,7 +453,10 @@ def manifest_path(
     Returns:
         The path, as a string.
     """
-    return f"{config['results']}/{stage}/{problem}/{optimizer}/device={device}/chunk={index}.json"
+    return (
+        f"{config['results']}/manifests/{stage}/{problem}/{optimizer}/device={device}/"
+        f"chunk={index}.json"
+    )
 
 
 def best_path(config: dict[str, Any], problem: str, optimizer: str, device: str) -> str:
