@@ -98,3 +98,43 @@ def hold_lock(folder: Path) -> subprocess.Popen:
     )
     assert holder.stdout.readline().strip() == "held"
     return holder
+
+
+#: A researcher's optimizers, in a module the tests write outside the repository.
+USER_OPTIMIZER = """
+import torch
+from torch.optim import Optimizer
+
+
+class SignSGD(Optimizer):
+    def __init__(self, params, lr, scale=1.0):
+        super().__init__(params, {"lr": lr, "scale": scale})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    p.add_(torch.sign(p.grad), alpha=-group["lr"] * group["scale"])
+
+
+class NeedsBeta(SignSGD):
+    def __init__(self, params, lr, beta):
+        super().__init__(params, lr)
+
+
+class TakesAnything(SignSGD):
+    def __init__(self, params, lr, **options):
+        super().__init__(params, lr)
+
+
+class IgnoresClosure(SignSGD):
+    takes_closure = True
+
+
+class NotAnOptimizer:
+    pass
+
+
+NOT_A_CLASS = 3
+"""

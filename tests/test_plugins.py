@@ -17,56 +17,17 @@ from ggnbench.errors import GGNBenchError
 from ggnbench.problems import get_problem, make_loaders
 from ggnbench.sweep import apply_best, train_to_folder
 from ggnbench.train import RunConfig, run
-from tests.conftest import DEVICES
+from tests.conftest import DEVICES, USER_OPTIMIZER
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 from momentum_diag_ggn import MomentumDiagGGN  # noqa: E402
 
-#: A user's module, written outside the repository by the ``user_module`` fixture.
-USER_MODULE = """
-import torch
-from torch.optim import Optimizer
-
-
-class SignSGD(Optimizer):
-    def __init__(self, params, lr, scale=1.0):
-        super().__init__(params, {"lr": lr, "scale": scale})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.add_(torch.sign(p.grad), alpha=-group["lr"] * group["scale"])
-
-
-class NeedsBeta(SignSGD):
-    def __init__(self, params, lr, beta):
-        super().__init__(params, lr)
-
-
-class TakesAnything(SignSGD):
-    def __init__(self, params, lr, **options):
-        super().__init__(params, lr)
-
-
-class IgnoresClosure(SignSGD):
-    takes_closure = True
-
-
-class NotAnOptimizer:
-    pass
-
-
-NOT_A_CLASS = 3
-"""
-
 
 @pytest.fixture(scope="session")
 def user_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("user_code")
-    (folder / "user_optim.py").write_text(USER_MODULE)
+    (folder / "user_optim.py").write_text(USER_OPTIMIZER)
     (folder / "broken_optim.py").write_text("raise RuntimeError('half-written module')\n")
     return folder
 

@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from tests.conftest import hold_lock
+from tests.conftest import USER_OPTIMIZER, hold_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "workflow" / "tiny.yaml"
@@ -247,25 +247,6 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
     curves = pd.read_csv(tables / "curves.csv")
     rows = curves.groupby(["optimizer", "seed"]).size()
     assert rows.nunique() == 1  # every final run has its full curve again
-
-
-#: A researcher's optimizer in a module outside the repository.
-USER_OPTIMIZER = """
-import torch
-from torch.optim import Optimizer
-
-
-class SignSGD(Optimizer):
-    def __init__(self, params, lr, scale=1.0):
-        super().__init__(params, {"lr": lr, "scale": scale})
-
-    @torch.no_grad()
-    def step(self, closure=None):
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    p.add_(torch.sign(p.grad), alpha=-group["lr"] * group["scale"])
-"""
 
 
 def user_study(tmp_path: Path, klass: str) -> tuple[list[str], dict]:
