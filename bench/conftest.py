@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -22,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cases import EXTENSIONS, NATIVE_OF, REGIONS, STEP_EXTENSIONS
 
+from ggnbench import provenance
 from ggnbench.problems import PROBLEMS
-from ggnbench.provenance import cpu_model
 
 
 @dataclass(frozen=True)
@@ -188,14 +187,9 @@ def bench_rounds(request: pytest.FixtureRequest) -> tuple[int, int]:
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    """Record the software and hardware the timings come from."""
-    machine_info["torch"] = torch.__version__
-    machine_info["backpack"] = version("backpack-for-pytorch")
-    machine_info["torch_threads"] = torch.get_num_threads()
-    machine_info["cpu_model"] = cpu_model()
-    machine_info["torch_cuda_build"] = torch.version.cuda
-    machine_info["cuda_available"] = torch.cuda.is_available()
-    if torch.cuda.is_available():
-        machine_info["gpu"] = torch.cuda.get_device_name(0)
-        machine_info["cudnn"] = torch.backends.cudnn.version()
+    """Record the software and hardware the timings come from, as a run's ``run.json`` does."""
+    cuda = torch.cuda.is_available()
+    machine_info["provenance"] = provenance.collect("cuda" if cuda else "cpu")
+    machine_info["cuda_available"] = cuda
+    if cuda:
         machine_info["cuda_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))

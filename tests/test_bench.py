@@ -79,7 +79,9 @@ def test_tiny_run_covers_every_region(tiny_json):
                            "DiagGGNExact-native"]  # fmt: skip
     assert all(len(t) == 3 for t in times.values())
     machine = data["machine_info"]
-    assert machine["torch"] and machine["backpack"] and "cuda_available" in machine
+    versions = machine["provenance"]["versions"]
+    assert versions["torch"] and versions["backpack-for-pytorch"] and "cuda_available" in machine
+    assert machine["provenance"]["git_commit"] and machine["provenance"]["cpu"]
     n_params = sum(p.numel() for p in PROBLEMS["digits_cnn"].model_fn().parameters())
     peak = {}
     for bench in data["benchmarks"]:

@@ -37,11 +37,8 @@ def load_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
     for path in paths:
         data = read_json(path, "rerun the benchmark (snakemake bench)")
         machine = data.get("machine_info", {})
-        where = (
-            machine.get("gpu")
-            or machine.get("cpu_model")
-            or machine.get("cpu", {}).get("brand_raw")
-        )
+        where = machine.get("provenance", {})
+        where = where.get("gpu") or where.get("cpu") or machine.get("cpu", {}).get("brand_raw")
         for bench in data.get("benchmarks", []):
             info = bench.get("extra_info", {})
             if info.get("kind") == "race":
