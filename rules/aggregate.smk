@@ -31,15 +31,7 @@ rule figures_study:
         f"{RESULTS}/tables/runs.csv",
         f"{RESULTS}/tables/curves.csv",
     output:
-        [
-            report(
-                f"{RESULTS}/figures/{name}.png",
-                caption=f"report/{name}.rst",
-                category="Figures",
-            )
-            for name in FIGURES
-        ],
-        [f"{RESULTS}/figures/{name}.pdf" for name in FIGURES],
+        figure_outputs("study", "Figures"),
     log:
         f"{RESULTS}/logs/figures.log",
     params:
@@ -73,12 +65,7 @@ rule paper_figures:
     input:
         f"{RESULTS}/tables/paper_curves.csv",
     output:
-        report(
-            f"{RESULTS}/figures/paper_curves.png",
-            caption="report/paper_curves.rst",
-            category="The paper",
-        ),
-        f"{RESULTS}/figures/paper_curves.pdf",
+        figure_outputs("paper", "The paper"),
     log:
         f"{RESULTS}/logs/paper/figures.log",
     params:
@@ -114,12 +101,7 @@ rule seed_example_figure:
         f"{RESULTS}/tables/seed_example.csv",
         f"{RESULTS}/tables/seed_example_trace.csv",
     output:
-        report(
-            f"{RESULTS}/figures/seed_example.png",
-            caption="report/seed_example.rst",
-            category="Reference example",
-        ),
-        f"{RESULTS}/figures/seed_example.pdf",
+        figure_outputs("seed_example", "Reference example"),
     log:
         f"{RESULTS}/logs/seed_example/figure.log",
     params:

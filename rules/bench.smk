@@ -51,15 +51,7 @@ rule bench_figures:
         f"{RESULTS}/tables/bench_overhead.csv",
         f"{RESULTS}/tables/bench_memory.csv",
     output:
-        [
-            report(
-                f"{RESULTS}/figures/{name}.png",
-                caption=f"report/{name}.rst",
-                category="Benchmark",
-            )
-            for name in BENCH_FIGURES
-        ],
-        [f"{RESULTS}/figures/{name}.pdf" for name in BENCH_FIGURES],
+        figure_outputs("bench", "Benchmark"),
     log:
         f"{RESULTS}/logs/bench/figures.log",
     params:

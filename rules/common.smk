@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ggnbench import heal, lock, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
+from ggnbench.figure_sets import FIGURE_SETS, outputs as figure_files  # noqa: E402
 from ggnbench.tables import TABLE_SETS  # noqa: E402
 
 try:
@@ -31,10 +32,8 @@ shell.prefix(
     f"ggnbench() {{{{ {PYTHON} -m ggnbench.cli \"$@\"; }}}}; "
     f"ggnbench_python() {{{{ {PYTHON} \"$@\"; }}}}; "
 )
-FIGURES = ["learning_curves", "lr_damping_heatmap", "accuracy_vs_damping", "time_per_step"]
 SEED_EXAMPLE = config["seed_example"]
 BENCH = config["bench"]
-BENCH_FIGURES = ["bench_overhead", "bench_overhead_vs_batch", "bench_memory"]
 TRAIN_ENV = "../envs/train.yaml"
 ANALYSIS_ENV = "../envs/analysis.yaml"
 
@@ -68,6 +67,15 @@ def table_outputs(name):
         path if path not in shown
         else report(path, caption=f"report/table_{shown[path]}.rst", category=category)
         for path in table_set.outputs(f"{RESULTS}/tables")
+    ]
+
+
+def figure_outputs(name, category):
+    """Every file of a figure set (ggnbench.figure_sets), its PNGs shown in the report."""
+    return [
+        path if not path.endswith(".png")
+        else report(path, caption=f"report/{Path(path).stem}.rst", category=category)
+        for path in figure_files(name, f"{RESULTS}/figures")
     ]
 
 
@@ -140,8 +148,7 @@ def table_targets():
 
 
 def figure_targets():
-    names = [*FIGURES, "paper_curves"]
-    return [f"{RESULTS}/figures/{name}.{fmt}" for name in names for fmt in ("png", "pdf")]
+    return figure_files("study", f"{RESULTS}/figures") + figure_files("paper", f"{RESULTS}/figures")
 
 
 def seed_example_targets():
@@ -149,8 +156,7 @@ def seed_example_targets():
         return []
     return [
         *TABLE_SETS["seed-example"].outputs(f"{RESULTS}/tables"),
-        f"{RESULTS}/figures/seed_example.png",
-        f"{RESULTS}/figures/seed_example.pdf",
+        *figure_files("seed_example", f"{RESULTS}/figures"),
     ]
 
 
@@ -158,8 +164,7 @@ def bench_targets():
     if not BENCH["enabled"]:
         return []
     tables = TABLE_SETS["bench"].outputs(f"{RESULTS}/tables")
-    figures = [f"{RESULTS}/figures/{name}.{fmt}" for name in BENCH_FIGURES for fmt in ("png", "pdf")]
-    return tables + figures
+    return tables + figure_files("bench", f"{RESULTS}/figures")
 
 
 def seed_example_runs():

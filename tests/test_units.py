@@ -167,3 +167,21 @@ def test_table_sets_registry(tmp_path, capsys):
     finally:
         del tables.TABLE_SETS["broken"]
     assert not list(tmp_path.iterdir())
+
+
+def test_figure_sets_registry_names_drawing_functions():
+    """Every figure names a drawing function in figures.py; the registry needs no plotting."""
+    import inspect
+    import subprocess
+    import sys
+
+    from ggnbench import figure_sets, figures
+
+    for name, figure_set in figure_sets.FIGURE_SETS.items():
+        for figure in figure_set.values():
+            function = getattr(figures, figure.draw)
+            assert len(inspect.signature(function).parameters) == len(figure.tables), name
+    assert figure_sets.outputs("paper", "f") == ["f/paper_curves.png", "f/paper_curves.pdf"]
+    light = "import sys, ggnbench.figure_sets; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", light], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -14,7 +13,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-FIGURE_FORMATS = ("png", "pdf")
+from ggnbench.figure_sets import FIGURE_FORMATS, FIGURE_SETS
+
 PANELS = {
     ("train", "loss"): "train loss (minibatch)",
     ("valid", "accuracy"): "valid accuracy",
@@ -327,24 +327,6 @@ def paper_curves(curves: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-#: Figure name -> (drawing function, tables it reads), per figure set.
-FIGURE_SETS: dict[str, dict[str, tuple[Callable[..., plt.Figure], tuple[str, ...]]]] = {
-    "study": {
-        "learning_curves": (learning_curves, ("curves",)),
-        "lr_damping_heatmap": (lr_damping_heatmap, ("runs",)),
-        "accuracy_vs_damping": (accuracy_vs_damping, ("runs",)),
-        "time_per_step": (time_per_step, ("runs",)),
-    },
-    "seed_example": {"seed_example": (seed_example, ("seed_example_trace", "seed_example"))},
-    "paper": {"paper_curves": (paper_curves, ("paper_curves",))},
-    "bench": {
-        "bench_overhead": (overhead_bars, ("bench_overhead",)),
-        "bench_overhead_vs_batch": (overhead_vs_batch, ("bench_overhead",)),
-        "bench_memory": (memory_bars, ("bench_memory",)),
-    },
-}
-
-
 def draw(figure_set: str, tables: str | Path, out_dir: str | Path) -> list[Path]:
     """Draw one set of figures from the CSV tables.
 
@@ -358,7 +340,9 @@ def draw(figure_set: str, tables: str | Path, out_dir: str | Path) -> list[Path]
     """
     frames: dict[str, pd.DataFrame] = {}
     paths: list[Path] = []
-    for name, (function, needs) in FIGURE_SETS[figure_set].items():
-        inputs = [frames.setdefault(t, pd.read_csv(Path(tables) / f"{t}.csv")) for t in needs]
-        paths += save(function(*inputs), out_dir, name)
+    for name, figure in FIGURE_SETS[figure_set].items():
+        inputs = [
+            frames.setdefault(t, pd.read_csv(Path(tables) / f"{t}.csv")) for t in figure.tables
+        ]
+        paths += save(globals()[figure.draw](*inputs), out_dir, name)
     return paths
