@@ -104,6 +104,10 @@ def test_lists_are_axes_and_scalars_fixed(user_module):
     grid_best = {"best": {"lr": 0.1, "damping": None, "point": {"lr": 0.1, "scale": 2.0}}}
     filled = apply_best(final["config"], grid_best)
     assert filled["lr"] == 0.1 and filled["hparams"] == {"scale": 2.0}
+    # best.json stores the point with sorted keys; the folder still names lr first
+    assert study.chosen_dir(final["out"], {"scale": 2.0, "lr": 0.1, "beta": 0.5}) == (
+        "results/runs/digits_cnn/sign/lr=0.1/beta=0.5/scale=2.0/device=cpu/seed=1"
+    )
 
 
 def test_a_built_in_under_another_name(user_module):

@@ -248,13 +248,14 @@ def hparam_dir(hparams: dict[str, Any]) -> str:
     """The path fragment that encodes a grid point.
 
     Args:
-        hparams: A grid point: ``lr`` first, then its other axes.
+        hparams: A grid point (in any key order: ``best.json`` stores it sorted).
 
     Returns:
-        ``lr=<lr>`` followed by ``/<axis>=<value>`` per further axis (``damping`` for
-        DiagGGN).
+        ``lr=<lr>`` followed by ``/<axis>=<value>`` per further axis in alphabetical
+        order (``damping`` for DiagGGN).
     """
-    return "/".join(f"{k}={fmt(v)}" for k, v in hparams.items() if v is not None)
+    keys = ["lr", *sorted(k for k in hparams if k != "lr")]
+    return "/".join(f"{k}={fmt(hparams[k])}" for k in keys if hparams.get(k) is not None)
 
 
 def run_dir(
