@@ -34,6 +34,7 @@ study: setup  ## the full paper study (config/config.yaml; downloads data)
 	$(MAKE) --no-print-directory report CONFIG=config/config.yaml
 
 example: setup  ## your own optimizer beside the built-ins (examples/config.yaml), offline, and its report
+	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/ggnbench check-config examples/config.yaml
 	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake all --cores $(CORES) --configfile examples/config.yaml
 	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake --report results/example/report.html --configfile examples/config.yaml
 

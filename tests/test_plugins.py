@@ -281,3 +281,21 @@ def test_train_command_with_a_class_and_hparams(user_dir, tmp_path):
                    "--hparam", "momentum=0.9", "--steps", "1", "--out", "y", cwd=tmp_path,
                    pythonpath=tmp_path)  # fmt: skip
     assert "--hparam sets arguments of --optimizer-class" in built_in.stderr
+
+
+def test_check_config_imports_the_classes(user_dir, tmp_path):
+    config = yaml.safe_load((ROOT / "tests/workflow/tiny.yaml").read_text())
+    config["optimizers"]["sign"] = {"class": "user_optim:SignSGD", "lr": [0.1], "scale": 0.5}
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(config))
+    done = cli("check-config", str(good), cwd=tmp_path, pythonpath=user_dir)
+    assert done.returncode == 0 and done.stdout.strip() == f"{good}: valid", done.stderr
+    config["optimizers"]["sign"]["scael"] = 1.0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    done = cli("check-config", str(bad), cwd=tmp_path, pythonpath=user_dir)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        f"error: {bad}: optimizer class 'user_optim:SignSGD' does not take scael; its "
+        "constructor takes lr, scale"
+    ]

@@ -76,10 +76,10 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> None:
     """Run ``ggnbench check-config``."""
-    from ggnbench.configcheck import check_file
+    from ggnbench.configcheck import check_file, plan_error
 
     for path in args.configfile:
-        problem = check_file(path, args.schema)
+        problem = check_file(path, args.schema) or plan_error(path, args.schema)
         if problem is not None:
             raise GGNBenchError(problem.removeprefix("error: "))
         print(f"{path}: valid")
@@ -89,9 +89,11 @@ def _add_check_config(sub: argparse._SubParsersAction) -> None:
     """Add ``ggnbench check-config``."""
     p = sub.add_parser(
         "check-config",
-        help="check study config files (YAML syntax and schema) with a one-line verdict",
-        description="Read each config file as YAML and validate it against the schema, "
-        "naming the file and line of a syntax error or the key of an invalid value.",
+        help="check study config files (YAML syntax, schema, plan and optimizer classes) "
+        "with a one-line verdict",
+        description="Read each config file as YAML, validate it against the schema and check "
+        "its plan (grids, optimizer classes importable and their hyperparameters), naming the "
+        "file and line of a syntax error, the key of an invalid value or the problem found.",
     )
     p.add_argument("configfile", nargs="+", type=Path, help="config files to check")
     p.add_argument(

@@ -102,3 +102,31 @@ def check_file(path: str | Path, schema_path: str | Path) -> str | None:
     if not isinstance(config, dict):
         return f"error: {path} does not hold a mapping of config keys; see {schema_path}"
     return config_error(config, schema_path)
+
+
+def plan_error(path: str | Path, schema_path: str | Path) -> str | None:
+    """Check what the schema cannot: the plan, including every optimizer class's import.
+
+    Fills in the schema's defaults as the workflow does (Snakemake's ``validate``), then
+    runs :func:`ggnbench.study.check_plan`. Call it on a file that :func:`check_file`
+    accepted.
+
+    Args:
+        path: The configuration file.
+        schema_path: The JSON schema, as YAML.
+
+    Returns:
+        None if the plan is sound, else one line naming the problem.
+    """
+    from snakemake.utils import validate
+
+    from ggnbench import study
+    from ggnbench.errors import GGNBenchError
+
+    config = yaml.safe_load(Path(path).read_text())
+    validate(config, str(schema_path), set_default=True)
+    try:
+        study.check_plan(config)
+    except GGNBenchError as err:
+        return f"error: {path}: {err}"
+    return None
