@@ -1,11 +1,9 @@
 """The report's evidence tables: configuration, provenance, job runtimes."""
 
-import json
-
 import pandas as pd
 import pytest
 
-from ggnbench import evidence, tables
+from ggnbench import evidence, results, tables
 from ggnbench.errors import GGNBenchError
 
 
@@ -24,20 +22,19 @@ def test_config_table_has_one_row_per_leaf():
 
 
 def write_run(folder, commit, gpu=None, origin=None):
-    folder.mkdir(parents=True)
-    (folder / "metrics.csv").write_text("step,split,loss,accuracy,time_s\n0,valid,1.0,0.5,0.0\n")
+    """A complete run folder (metrics.csv and a run.json with its checksum)."""
+    record = {"step": 0, "split": "valid", "loss": 1.0, "accuracy": 0.5, "time_s": 0.0}
     info = {
         "config": {}, "status": "ok", "summary": {},
         "resolved": {} if origin is None else {"optimizer_origin": origin},
         "provenance": {"python": "3.11", "versions": {"torch": "2.14.1"}, "git_commit": commit,
                        "git_dirty": False, "cpu": "cpu model", "gpu": gpu},
     }  # fmt: skip
-    (folder / "run.json").write_text(json.dumps(info))
+    results.write_run(results.prepare_run_dir(folder), [record], info)
     return folder
 
 
-def test_provenance_counts_runs_per_distinct_setting(tmp_path, monkeypatch):
-    monkeypatch.setattr(evidence.results, "run_damage", lambda out: None)
+def test_provenance_counts_runs_per_distinct_setting(tmp_path):
     origin = {"class": "m:C", "distribution": None, "version": None, "module_file": "/x/m.py",
               "module_sha256": "abcdef0123456789"}  # fmt: skip
     folders = [
@@ -52,6 +49,9 @@ def test_provenance_counts_runs_per_distinct_setting(tmp_path, monkeypatch):
     assert shown == [["c1", "-", 2], ["c2", "-", 1], ["c1", "H200", 1], ["c1", "-", 1]]
     assert table.optimizer_class.iloc[3] == "m:C (/x/m.py sha256:abcdef012345)"
     assert table.torch.eq("2.14.1").all() and table["backpack-for-pytorch"].isna().all()
+    (folders[1] / "metrics.csv").write_text("edited")
+    with pytest.raises(GGNBenchError, match="metrics"):  # a damaged run is refused
+        evidence.provenance_table(folders)
 
 
 def test_job_runtimes_per_rule(tmp_path):

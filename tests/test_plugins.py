@@ -296,6 +296,6 @@ def test_check_config_imports_the_classes(user_dir, tmp_path):
     done = cli("check-config", str(bad), cwd=tmp_path, pythonpath=user_dir)
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [
-        f"error: {bad}: optimizer class 'user_optim:SignSGD' does not take scael; its "
-        "constructor takes lr, scale"
+        f"error: {bad}: optimizers/sign on digits_cnn: optimizer class 'user_optim:SignSGD' "
+        "does not take scael; its constructor takes lr, scale"
     ]

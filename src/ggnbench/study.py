@@ -169,7 +169,11 @@ def tuned(config: dict[str, Any], problem: str, optimizer: str) -> bool:
 
 
 def check_plan(config: dict[str, Any]) -> None:
-    """Check what the schema cannot: every grid is complete and fixed points are single.
+    """Check what the schema cannot: grids complete, fixed points single, every run valid.
+
+    The last check validates each planned run's configuration as the job will
+    (:func:`check_runs`), which imports every optimizer class named by import path and
+    holds its entry's keys to the constructor.
 
     Entries in ``problems`` and ``per_problem`` that name a problem the study does not
     run are ignored, so that one problem can be run alone with ``--config problems=...``.
@@ -180,16 +184,13 @@ def check_plan(config: dict[str, Any]) -> None:
     Raises:
         GGNBenchError: Naming the optimizer, the problem and the fix.
     """
-    checked: set[str] = set()
     for problem, optimizer in pairs(config):
         values = entry(config, problem, optimizer)
         where = f"optimizers/{optimizer} on {problem}"
         kind = optimizer_class(config, optimizer)
         names = hyperparameters(values)
-        if plugins.is_import_path(kind):
-            cls = plugins.load_class(kind)
-            needed = ["lr"]
-        else:
+        needed = ["lr"]
+        if not plugins.is_import_path(kind):  # a class is checked with each run below
             spec = get_spec(kind)
             unknown = sorted(set(names) - {"lr", *spec.hyperparams})
             if unknown:
@@ -197,16 +198,13 @@ def check_plan(config: dict[str, Any]) -> None:
                     f"{where}: {kind!r} does not take {', '.join(unknown)}; it takes lr, "
                     f"{', '.join(spec.hyperparams)}"
                 )
-            needed = ["lr"] + (["damping"] if "damping" in spec.hyperparams else [])
+            needed += ["damping"] if "damping" in spec.hyperparams else []
         missing = [k for k in needed if k not in values]
         if missing:
             raise GGNBenchError(
                 f"{where} has no {' or '.join(missing)}; give it in the entry or under "
                 f"per_problem/{problem}"
             )
-        if plugins.is_import_path(kind) and optimizer not in checked:
-            plugins.check_hparams(kind, cls, names)
-            checked.add(optimizer)
         for name, value in names.items():
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str) and not PATH_SAFE.match(item):
