@@ -8,7 +8,7 @@ LOCK := envs/requirements.lock
 STAMP := $(VENV)/.ggnbench-$(shell sha256sum $(LOCK) | cut -c1-16)
 BIN := $(VENV)/bin
 
-.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-overhead measure-backends cuda-check example
+.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-overhead measure-backends cuda-check example paper-check paper-fmnist
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +37,16 @@ example: setup  ## your own optimizer beside the built-ins (examples/config.yaml
 	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/ggnbench check-config examples/config.yaml
 	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake all --cores $(CORES) --configfile examples/config.yaml
 	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake --report results/example/report.html --configfile examples/config.yaml
+
+paper-check: setup  ## the Fashion-MNIST panel on real data, cut to fit 2 CPU cores (~35 min): paper_epochs table, figure, report
+	$(BIN)/ggnbench check-config config/paper-check.yaml
+	$(BIN)/snakemake all --cores $(CORES) --configfile config/paper-check.yaml
+	$(BIN)/snakemake --report results/paper-check/report.html --configfile config/paper-check.yaml
+
+paper-fmnist: setup  ## the paper's whole Fashion-MNIST panel on real data (config/fmnist.yaml; days on a CPU)
+	$(BIN)/ggnbench check-config config/fmnist.yaml
+	$(BIN)/snakemake all --cores $(CORES) --configfile config/fmnist.yaml
+	$(BIN)/snakemake --report results/fmnist/report.html --configfile config/fmnist.yaml
 
 report: setup  ## the HTML report of what has run (CONFIG=config/quick.yaml for the quick study)
 	$(BIN)/snakemake --report results/report.html --configfile $(CONFIG)

@@ -7,7 +7,9 @@ check-config, sweep, select-best, tables, figures. ``cli.main`` parses and repor
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +18,9 @@ from typing import Any
 import yaml
 
 from ggnbench import defaults, plugins
+from ggnbench.data import DATASET_NAMES
 from ggnbench.errors import GGNBenchError
+from ggnbench.problems import EVALUATIONS
 from ggnbench.tables import json_argument
 
 
@@ -264,6 +268,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         eval_batch_size=args.eval_batch_size,
         keep_grad=args.keep_grad,
         holdout=args.holdout,
+        evaluation=args.evaluation,
         data_root=str(args.data_root),
         download=not args.no_download,
         threads=args.threads,
@@ -285,15 +290,16 @@ def cmd_download(args: argparse.Namespace) -> None:
     """Run ``ggnbench download``."""
     from ggnbench import data
 
-    if args.dataset not in data.DATASET_NAMES:
-        raise GGNBenchError(
-            f"unknown dataset {args.dataset!r}; choose one of {list(data.DATASET_NAMES)}"
-        )
-    data.download(args.dataset, args.data_root, allow_download=not args.no_download)
+    record = data.download(
+        args.dataset, args.data_root, allow_download=not args.no_download, folder=args.source
+    )
     if args.done is not None:
         args.done.parent.mkdir(parents=True, exist_ok=True)
-        args.done.write_text(f"{args.dataset} ready in {args.data_root}\n")
-    print(f"{args.dataset}: ready in {args.data_root}")
+        tmp = args.done.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, args.done)
+    origin = record.get("origin") or "already in place"
+    print(f"{args.dataset}: ready in {args.data_root} (source: {record['source']}, {origin})")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -366,9 +372,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--holdout",
-        choices=["fixed", "per_seed"],
+        choices=["fixed", "per_seed", "none"],
         default=defaults.HOLDOUT,
-        help="validation holdout: the problem's fixed one, or drawn with the seed (DeepOBS)",
+        help="validation holdout: the problem's fixed one, drawn with the seed (DeepOBS), or none",
+    )
+    p.add_argument(
+        "--evaluation",
+        choices=list(EVALUATIONS),
+        default=defaults.EVALUATION,
+        help="evaluation: ggnbench's (every example, a fixed train-eval subset) or DeepOBS's "
+        "(training batch size, last partial batch dropped, train-eval drawn afresh from the "
+        f"whole training split) ({defaults.EVALUATION})",
     )
     p.add_argument(
         "--eval-batch-size",
@@ -422,14 +436,27 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 def _add_download(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "download",
-        help="fetch a dataset into the data root",
-        description="Fetch both splits of a dataset (mnist, fmnist, cifar10, cifar100; digits "
-        "ships with scikit-learn) into the data root.",
+        help="put a dataset into the data root from its sources, its content checked",
+        description="Put both splits of a dataset (mnist, fmnist, cifar10, cifar100, digits) "
+        "where torchvision reads them under the data root, from the first of its sources that "
+        "has it: files already there, a system package (fmnist: Debian's dataset-fashion-mnist), "
+        "a folder (--from), torchvision's download. The content is checked first (IDX headers, "
+        "sizes, labels per class, SHA-256 where ggnbench ships it); the source and checksums "
+        "are recorded beside the files and in every run's run.json.",
     )
-    p.add_argument("dataset", help="dataset name")
+    p.add_argument("dataset", choices=list(DATASET_NAMES), help="dataset name")
     p.add_argument("--data-root", type=Path, default=Path("data"), help="dataset folder (data)")
-    p.add_argument("--no-download", action="store_true", help="only check the files are there")
-    p.add_argument("--done", type=Path, help="marker file to write once the data is ready")
+    p.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        metavar="DIR",
+        help="take the files from this folder (.gz or decompressed; CIFAR: the .tar.gz)",
+    )
+    p.add_argument("--no-download", action="store_true", help="never use the network")
+    p.add_argument(
+        "--done", type=Path, help="file to write (the source record, as JSON) once it is ready"
+    )
     p.set_defaults(func=cmd_download)
 
 

@@ -1,66 +1,134 @@
-"""Datasets: torchvision's classes for downloadable data, scikit-learn's digits offline.
+"""The dataset registry: how each dataset is read, what its files hold, where it comes from.
 
-Every dataset lives under one data root. Torchvision datasets are fetched with
-``download=True`` where a network is available; where the files are missing and
-cannot be fetched, :func:`load_split` raises a one-line error naming the files
-and the folder they belong in.
+Every dataset lives under one data root, in torchvision's layout. Where its files come
+from is :mod:`ggnbench.sources` (a system package, a folder, torchvision's download,
+bundled data); :func:`prepare` puts them in place and returns the record of their source,
+and :func:`load_split` reads a split. Adding a dataset is one :data:`DATASETS` entry.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, TensorDataset
+from torch.utils.data import Dataset, Subset, TensorDataset
 
+from ggnbench import sources
 from ggnbench.errors import GGNBenchError
+from ggnbench.idx import IdxContent
 
-#: torchvision dataset class name per dataset name (torchvision is imported on use:
-#: it takes seconds, which runs on the bundled digits need not pay).
-TORCHVISION: dict[str, str] = {
-    "mnist": "MNIST",
-    "fmnist": "FashionMNIST",
-    "cifar10": "CIFAR10",
-    "cifar100": "CIFAR100",
-}
+#: SHA-256 of Fashion-MNIST's four original files, decompressed (the files Debian's
+#: package dataset-fashion-mnist installs, recompressed, and torchvision downloads).
+_FMNIST_SHA256 = {
+    "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+}  # fmt: skip
 
-#: The files a user can place by hand, and where below the data root they go.
-EXPECTED_FILES: dict[str, tuple[str, str]] = {
-    "mnist": (
-        "MNIST/raw",
-        "train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (or the .gz files)",
-    ),
-    "fmnist": (
-        "FashionMNIST/raw",
-        "train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (or the .gz files)",
-    ),
-    "cifar10": (".", "cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py)"),
-    "cifar100": (".", "cifar-100-python.tar.gz (or its extracted folder cifar-100-python)"),
-}
-
-DATASET_NAMES: tuple[str, ...] = (*TORCHVISION, "digits")
+_IDX_FILES = (
+    "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+    "t10k-labels-idx1-ubyte (or their .gz files)"
+)
 
 
-def missing_message(name: str, root: Path) -> str:
-    """The one-line message for a dataset that is absent and cannot be downloaded.
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: how torchvision reads it, what its files hold, where it comes from.
+
+    Attributes:
+        name: Registry name.
+        torchvision: torchvision dataset class name; None for bundled data.
+        sources: Names of :data:`ggnbench.sources.SOURCES`, tried in this order.
+        files: The files a user can place by hand, for messages.
+        content: What the decompressed files of MNIST-format data hold; None otherwise.
+        package: (system package, its folder below the system datasets root), or None.
+    """
+
+    name: str
+    torchvision: str | None
+    sources: tuple[str, ...]
+    files: str = ""
+    content: IdxContent | None = None
+    package: tuple[str, str] | None = None
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    d.name: d
+    for d in [
+        DatasetSpec(
+            "mnist", "MNIST", ("folder", "torchvision"), _IDX_FILES,
+            IdxContent(examples={"train": 60_000, "t10k": 10_000}),
+        ),
+        DatasetSpec(
+            "fmnist", "FashionMNIST", ("package", "folder", "torchvision"), _IDX_FILES,
+            IdxContent(
+                examples={"train": 60_000, "t10k": 10_000},
+                per_class={"train": 6_000, "t10k": 1_000},
+                sha256=_FMNIST_SHA256,
+            ),
+            package=("dataset-fashion-mnist", "fashion-mnist"),
+        ),
+        DatasetSpec(
+            "cifar10", "CIFAR10", ("folder", "torchvision"),
+            "cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py)",
+        ),
+        DatasetSpec(
+            "cifar100", "CIFAR100", ("folder", "torchvision"),
+            "cifar-100-python.tar.gz (or its extracted folder cifar-100-python)",
+        ),
+        DatasetSpec("digits", None, ("bundled",), "nothing: scikit-learn ships it"),
+    ]
+}  # fmt: skip
+
+DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
+
+#: The digits have no test split of their own: this fraction, drawn with a fixed seed, is it.
+DIGITS_TEST_FRACTION = 1 / 6
+DIGITS_SPLIT_SEED = 0
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    """Look up a dataset.
+
+    Args:
+        name: Registry name.
+
+    Returns:
+        The dataset.
+
+    Raises:
+        GGNBenchError: If the name is unknown.
+    """
+    if name not in DATASETS:
+        raise GGNBenchError(f"unknown dataset {name!r}; choose one of {list(DATASETS)}")
+    return DATASETS[name]
+
+
+def prepare(
+    name: str,
+    root: str | Path,
+    download: bool = True,
+    folder: str | Path | None = None,
+    strict: bool = False,
+) -> dict:
+    """Make sure a dataset is in place under the data root (see :func:`sources.ensure`).
 
     Args:
         name: Dataset name.
         root: Data root.
+        download: Whether torchvision may download.
+        folder: A folder to take the files from (``ggnbench download --from``).
+        strict: Check the content of files in place (sizes, classes, SHA-256), as
+            ``ggnbench download`` does; training checks only that they read.
 
     Returns:
-        A message naming the files and the folder they belong in.
+        The record of where the data came from, with the files' SHA-256.
     """
-    sub, files = EXPECTED_FILES[name]
-    folder = (root / sub).resolve()
-    return (
-        f"dataset {name!r} is missing under {root} and could not be downloaded: "
-        f"put {files} into {folder} (or rerun with network access)"
-    )
+    return sources.ensure(get_dataset(name), root, download, folder, strict)
 
 
 def load_split(
@@ -70,94 +138,58 @@ def load_split(
     transform: Callable | None,
     download: bool = True,
 ) -> Dataset:
-    """Load the train or test split of a torchvision dataset.
+    """Load the train or test split of a dataset.
 
     Args:
-        name: One of :data:`TORCHVISION`.
+        name: Dataset name.
         root: Data root folder.
         train: Training split if True, test split otherwise.
-        transform: Transform applied to each image.
+        transform: Transform applied to each image (torchvision datasets).
         download: Whether to try downloading missing files.
 
     Returns:
-        The torchvision dataset.
+        The dataset: a torchvision dataset, or a subset of the bundled digits.
 
     Raises:
-        GGNBenchError: If the name is unknown or the data is missing.
+        GGNBenchError: If the name is unknown or the data is missing or damaged.
     """
-    if name not in TORCHVISION:
-        raise GGNBenchError(f"unknown dataset {name!r}; choose one of {sorted(TORCHVISION)}")
+    spec = get_dataset(name)
+    root = Path(root)
+    if spec.torchvision is None:
+        full = digits_dataset(root)
+        n = len(full)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(DIGITS_SPLIT_SEED))
+        n_test = round(n * DIGITS_TEST_FRACTION)
+        picked = perm[n_test:] if train else perm[:n_test]
+        return Subset(full, sorted(picked.tolist()))
     from torchvision import datasets
 
-    root = Path(root)
-    cls = getattr(datasets, TORCHVISION[name])
+    cls = getattr(datasets, spec.torchvision)
     try:
-        return cls(str(root), train=train, transform=transform, download=download)
+        return cls(str(root), train=train, transform=transform, download=False)
+    except (RuntimeError, OSError, ValueError, EOFError):
+        sources.ensure(spec, root, allow_download=download, strict=False)
+    try:
+        return cls(str(root), train=train, transform=transform, download=False)
     except (RuntimeError, OSError, ValueError, EOFError) as err:
-        damaged = damaged_files(name, root)
-        if damaged:
-            path, reason = damaged[0]
-            raise GGNBenchError(
-                f"dataset {name!r} is damaged: {path} cannot be read ({reason}); delete it "
-                "and rerun with network access to fetch it again, or put an intact copy there"
-            ) from err
-        raise GGNBenchError(missing_message(name, root)) from err
+        raise GGNBenchError(sources.missing_message(spec, root)) from err
 
 
-def damaged_files(name: str, root: str | Path) -> list[tuple[Path, str]]:
-    """The files of a dataset that are present but cannot be read.
-
-    MNIST-format files are parsed with torchvision's IDX reader; CIFAR batches are
-    checked against the MD5 sums torchvision ships for them.
+def download(
+    name: str, root: str | Path, allow_download: bool = True, folder: str | Path | None = None
+) -> dict:
+    """Place a dataset under the data root from its sources, with its content checked.
 
     Args:
-        name: One of :data:`TORCHVISION`.
+        name: Dataset name.
         root: Data root folder.
+        allow_download: If False, no torchvision download.
+        folder: A folder to take the files from.
 
     Returns:
-        (path, reason) pairs; empty when every present file is intact.
+        The record of where the data came from.
     """
-    from torchvision import datasets
-    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
-    from torchvision.datasets.utils import check_integrity
-
-    cls = getattr(datasets, TORCHVISION[name])
-    damaged: list[tuple[Path, str]] = []
-    if name in ("cifar10", "cifar100"):
-        folder = Path(root) / cls.base_folder
-        for file_name, md5 in cls.train_list + cls.test_list:
-            path = folder / file_name
-            if path.exists() and not check_integrity(str(path), md5):
-                damaged.append((path, "its MD5 checksum differs from the published one"))
-        return damaged
-    folder = Path(root) / cls.__name__ / "raw"
-    for url, _ in cls.resources:
-        path = folder / Path(url).name.removesuffix(".gz")
-        if not path.exists():
-            continue
-        try:
-            read_sn3_pascalvincent_tensor(str(path), strict=False)
-        except (RuntimeError, ValueError, KeyError, IndexError) as err:
-            damaged.append((path, f"not a complete IDX file: {' '.join(str(err).split())}"))
-    return damaged
-
-
-def download(name: str, root: str | Path, allow_download: bool = True) -> None:
-    """Fetch both splits of a dataset into the data root, or check they are there.
-
-    Args:
-        name: Dataset name (``digits`` ships with scikit-learn and is only loaded).
-        root: Data root folder.
-        allow_download: If False, only check that the files are in place.
-
-    Raises:
-        GGNBenchError: If the dataset is unknown or cannot be fetched.
-    """
-    if name == "digits":
-        load_digits_tensors(root)
-        return
-    for train in (True, False):
-        load_split(name, root, train=train, transform=None, download=allow_download)
+    return prepare(name, root, allow_download, folder, strict=True)
 
 
 DIGITS_CACHE = "digits/digits.pt"

@@ -14,6 +14,10 @@ EVAL_EVERY: int | str = "epoch"
 EVAL_BATCH_SIZE = 1000
 #: Validation holdout: each problem's fixed permutation (``per_seed``: drawn with the seed).
 HOLDOUT = "fixed"
+#: Evaluation protocol: ``ggnbench`` (every example, a fixed train-eval subset) or
+#: ``deepobs`` (DeepOBS's loaders: training batch size, last partial batch dropped,
+#: train-eval drawn afresh from the whole training split at every evaluation).
+EVALUATION = "ggnbench"
 #: Seed set before data and model are built.
 SEED = 0
 #: Device of a run.

@@ -8,7 +8,8 @@ behaviour here because it always follows a ReLU (inputs >= 0).
 
 from __future__ import annotations
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
 #: Right/bottom padding that TensorFlow's ``same`` adds for stride 2 on even sizes.
 _SAME_STRIDE2 = (0, 1, 0, 1)
@@ -52,8 +53,9 @@ def net_2c2d() -> nn.Sequential:
 
     Returns:
         Two same-padded 5x5 convolutions (32, 64) with ReLU and 2x2 max pooling,
-        then Linear(3136, 1024) ReLU Linear(1024, 10); truncated-normal weights
-        (std 0.05) and biases 0.05.
+        then Linear(3136, 1024) ReLU Linear(1024, 10); biases 0.05 and weights from a
+        normal with std 0.05 truncated at two std, drawn as DeepOBS draws them
+        (:func:`deepobs_truncated_normal_`).
     """
     net = nn.Sequential(
         nn.Conv2d(1, 32, 5, padding=2),
@@ -69,9 +71,36 @@ def net_2c2d() -> nn.Sequential:
     )
     for module in net.modules():
         if isinstance(module, nn.Conv2d | nn.Linear):
-            nn.init.trunc_normal_(module.weight, std=0.05, a=-0.1, b=0.1)
             nn.init.constant_(module.bias, 0.05)
+            deepobs_truncated_normal_(module.weight, std=0.05)
     return net
+
+
+def deepobs_truncated_normal_(weight: Tensor, std: float) -> Tensor:
+    """Fill a weight as DeepOBS's PyTorch modules do: a normal truncated at two std.
+
+    DeepOBS draws the samples with scipy from a NumPy random state whose seed it draws
+    from torch's global RNG (``torch.randint(0, 2**32 - 1, (1, 1))``), so that a torch
+    seed fixes the network; doing the same draws in the same order makes a seed give
+    DeepOBS's own network, weight for weight.
+
+    Args:
+        weight: The tensor to fill, in place.
+        std: Standard deviation before truncation (the mean is 0).
+
+    Returns:
+        The filled tensor.
+    """
+    import numpy as np
+    from scipy.stats import truncnorm
+
+    seed = torch.randint(0, 2**32 - 1, (1, 1)).view(-1).item()
+    samples = truncnorm.rvs(
+        a=-2, b=2, loc=0, scale=std, size=weight.numel(), random_state=np.random.RandomState(seed)
+    )
+    with torch.no_grad():
+        weight.copy_(torch.from_numpy(samples.reshape(tuple(weight.shape))).type_as(weight))
+    return weight
 
 
 def net_3c3d(num_outputs: int = 10) -> nn.Sequential:

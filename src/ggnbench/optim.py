@@ -50,7 +50,8 @@ class DiagGGN(Optimizer):
 
     - ``none``: the current mini-batch's diagonal, as BackPACK's documentation example
       does; with no weight decay the step is the example's own arithmetic,
-      ``d = g / (diag + damping)`` then ``p += -lr * d``.
+      ``d = g / (diag + damping)`` then ``p.add_(d, alpha=-lr)`` (the published
+      ``p.data.add_(-step_size, d)``).
     - ``mean``: the arithmetic mean of every diagonal seen so far, as the paper's
       experiments did: the first diagonal initialises ``m``, then
       ``m <- (1 - a) m + a x`` with ``a = min(1 / (t + 1), 0.9)`` and ``t`` the number of
@@ -209,7 +210,7 @@ class DiagGGN(Optimizer):
                         direction = p.grad / (diag + group["damping"])
                     else:
                         direction = (p.grad + wd * p) / (diag + shift)
-                    p.add_(-lr * direction)
+                    p.add_(direction, alpha=-lr)
                     continue
                 estimate = self._average(p, diag, mode, group["curvature_beta"])
                 inverse = 1 / (estimate + shift)

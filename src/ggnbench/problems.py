@@ -8,10 +8,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset
 
 from ggnbench import data, defaults, models
 from ggnbench.errors import GGNBenchError
+
+#: How a run is evaluated: ggnbench's own way, or DeepOBS's (see :func:`make_loaders`).
+EVALUATIONS = ("ggnbench", "deepobs")
+
+#: The ``holdout_seed`` that holds nothing out: every training example is trained on.
+NO_HOLDOUT = -1
 
 #: Seed of the fixed permutation that holds the validation set out; part of each
 #: problem's definition, independent of the run's seed.
@@ -135,6 +141,7 @@ class Loaders:
     valid: DataLoader
     test: DataLoader
     train_eval: DataLoader
+    data: dict
 
 
 def train_transform(problem: Problem) -> Callable:
@@ -176,52 +183,71 @@ def _holdout_split(
     return sorted(perm[n_hold:]), sorted(perm[:n_hold])
 
 
+@dataclass
+class Splits:
+    """The datasets of one problem.
+
+    Attributes:
+        train: Training examples (augmented where the problem augments).
+        valid: Validation examples (held out, not augmented).
+        test: Test examples.
+        train_eval: A fixed subset of the training examples, not augmented (empty when
+            ``train_eval_size`` is 0).
+        train_pool: The whole training split without augmentation, validation examples
+            included: where DeepOBS draws its train-eval examples from.
+        data: The record of the data's source and checksums (:mod:`ggnbench.sources`).
+    """
+
+    train: Dataset
+    valid: Dataset
+    test: Dataset
+    train_eval: Dataset
+    train_pool: Dataset
+    data: dict
+
+
 def datasets_for(
     problem: Problem, data_root: str | Path, download: bool = True, holdout_seed: int | None = None
-) -> tuple[Dataset, Dataset, Dataset, Dataset]:
+) -> Splits:
     """Training, validation, test and train-eval datasets of a problem.
 
     Args:
         problem: The problem.
         data_root: Data root folder.
         download: Whether missing torchvision data may be downloaded.
-        holdout_seed: Seed of the validation holdout; None takes the problem's fixed one.
+        holdout_seed: Seed of the validation holdout; None takes the problem's fixed one,
+            :data:`NO_HOLDOUT` holds nothing out (the validation set is empty).
 
     Returns:
-        ``(train, valid, test, train_eval)`` datasets. ``train_eval`` is a fixed subset of
-        the training examples without augmentation (empty when ``train_eval_size`` is 0).
+        The problem's splits.
     """
-    seed = HOLDOUT_SEED if holdout_seed is None else holdout_seed
-    if problem.dataset == "digits":
-        full = data.digits_dataset(data_root)
-        rest, test_idx = _holdout_split(len(full), problem.valid_fraction)
-        train_pos, valid_pos = _holdout_split(len(rest), problem.valid_fraction, seed)
-        train_idx = [rest[i] for i in train_pos]
-        valid_idx = [rest[i] for i in valid_pos]
-        train = Subset(full, train_idx)
-        return train, Subset(full, valid_idx), Subset(full, test_idx), _train_eval(problem, train)
+    seed = HOLDOUT_SEED if holdout_seed in (None, NO_HOLDOUT) else holdout_seed
+    record = data.prepare(problem.dataset, data_root, download)
 
     def load(train: bool, augment: bool) -> Dataset:
         return data.load_split(
             problem.dataset, data_root, train, _transform(problem, augment), download
         )
 
-    if problem.holdout == "test":
-        train = load(True, True)
-        plain = load(True, False) if problem.augment else train
-        test_full = load(False, False)
-        test_idx, valid_idx = _holdout_split(len(test_full), problem.valid_fraction, seed)
-        train_eval = _train_eval(problem, Subset(plain, range(len(plain))))
-        return train, Subset(test_full, valid_idx), Subset(test_full, test_idx), train_eval
     train_aug = load(True, True)
     train_plain = load(True, False) if problem.augment else train_aug
-    train_idx, valid_idx = _holdout_split(len(train_aug), problem.valid_fraction, seed)
+    if problem.holdout == "test":
+        test_full = load(False, False)
+        fraction = 0.0 if holdout_seed == NO_HOLDOUT else problem.valid_fraction
+        test_idx, valid_idx = _holdout_split(len(test_full), fraction, seed)
+        train_eval = _train_eval(problem, Subset(train_plain, range(len(train_plain))))
+        valid, test = Subset(test_full, valid_idx), Subset(test_full, test_idx)
+        return Splits(train_aug, valid, test, train_eval, train_plain, record)
+    fraction = 0.0 if holdout_seed == NO_HOLDOUT else problem.valid_fraction
+    train_idx, valid_idx = _holdout_split(len(train_aug), fraction, seed)
     train_eval = _train_eval(problem, Subset(train_plain, train_idx))
-    return (
+    return Splits(
         Subset(train_aug, train_idx),
         Subset(train_plain, valid_idx),
         load(False, False),
         train_eval,
+        train_plain,
+        record,
     )
 
 
@@ -240,34 +266,69 @@ def make_loaders(
     eval_batch_size: int = defaults.EVAL_BATCH_SIZE,
     download: bool = True,
     holdout_seed: int | None = None,
+    evaluation: str = defaults.EVALUATION,
+    seed: int = defaults.SEED,
 ) -> Loaders:
     """Build the loaders of a problem.
 
     The training loader shuffles with torch's global RNG, exactly as BackPACK's
     example does, so a seed set before this call fixes the batch order; it drops the
     last partial batch where the problem says so (DeepOBS). The evaluation loaders use
-    a private generator and never touch the global RNG.
+    private generators and never touch the global RNG.
+
+    Evaluation follows one of :data:`EVALUATIONS`: ``ggnbench`` evaluates every example
+    of the validation and test splits in batches of ``eval_batch_size`` and a train-eval
+    subset drawn once from the training examples; ``deepobs`` evaluates as DeepOBS's
+    PyTorch data sets (which the paper's runs used) do: every evaluation loader has the
+    training batch size and drops its last partial batch (9,984 of 10,000 test images at
+    batch 128), and the train-eval set is ``train_eval_size`` examples drawn afresh at
+    every evaluation from the whole training split, the validation examples included
+    (here from a generator seeded with ``seed``, not from the global RNG).
 
     Args:
         problem: The problem.
         data_root: Data root folder.
         batch_size: Training batch size; the problem's default if None.
-        eval_batch_size: Batch size for validation, test and train-eval passes.
+        eval_batch_size: Batch size for validation, test and train-eval passes (``ggnbench``).
         download: Whether missing torchvision data may be downloaded.
         holdout_seed: Seed of the validation holdout; None takes the problem's fixed one.
+        evaluation: ``ggnbench`` or ``deepobs``.
+        seed: Seed of the ``deepobs`` train-eval draws.
 
     Returns:
         The loaders.
+
+    Raises:
+        GGNBenchError: If the evaluation protocol is unknown.
     """
-    train, valid, test, train_eval = datasets_for(problem, data_root, download, holdout_seed)
+    if evaluation not in EVALUATIONS:
+        raise GGNBenchError(f"unknown evaluation {evaluation!r}; use one of {list(EVALUATIONS)}")
+    splits = datasets_for(problem, data_root, download, holdout_seed)
     bs = batch_size or problem.batch_size
+    deepobs = evaluation == "deepobs"
 
-    def eval_loader(ds: Dataset) -> DataLoader:
-        return DataLoader(ds, batch_size=eval_batch_size, generator=torch.Generator())
+    def eval_loader(ds: Dataset, sampler: Sampler | None = None) -> DataLoader:
+        return DataLoader(
+            ds,
+            batch_size=bs if deepobs else eval_batch_size,
+            drop_last=deepobs,
+            sampler=sampler,
+            generator=None if sampler is not None else torch.Generator(),
+        )
 
+    if deepobs and problem.train_eval_size:
+        pool = splits.train_pool
+        size = min(problem.train_eval_size, len(pool))
+        draws = RandomSampler(
+            pool, num_samples=size, generator=torch.Generator().manual_seed(seed)
+        )
+        train_eval = eval_loader(pool, draws)
+    else:
+        train_eval = eval_loader(splits.train_eval)
     return Loaders(
-        train=DataLoader(train, batch_size=bs, shuffle=True, drop_last=problem.drop_last),
-        valid=eval_loader(valid),
-        test=eval_loader(test),
-        train_eval=eval_loader(train_eval),
+        train=DataLoader(splits.train, batch_size=bs, shuffle=True, drop_last=problem.drop_last),
+        valid=eval_loader(splits.valid),
+        test=eval_loader(splits.test),
+        train_eval=train_eval,
+        data=splits.data,
     )

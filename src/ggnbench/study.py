@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ggnbench import plugins
+from ggnbench import defaults, plugins
 from ggnbench.devices import cuda_available
 from ggnbench.errors import GGNBenchError
 from ggnbench.optim import get_spec
@@ -106,6 +106,8 @@ def chosen_dir(out: str, point: dict[str, Any]) -> str:
 
 #: Keys of an optimizer entry that shape the plan rather than set a hyperparameter.
 PLAN_KEYS = ("class", "problems", "per_problem", "tune")
+#: Keys of an optimizer entry that set its runs' data protocol in place of the study's.
+RUN_KEYS = ("holdout", "evaluation")
 
 #: A string grid value must be usable as a folder name.
 PATH_SAFE = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -148,7 +150,7 @@ def entry(config: dict[str, Any], problem: str, optimizer: str) -> dict[str, Any
         The entry's values, overridden by ``per_problem[problem]``, plus ``tune``.
     """
     base = config["optimizers"][optimizer]
-    merged = {k: v for k, v in base.items() if k not in PLAN_KEYS}
+    merged = {k: v for k, v in base.items() if k not in PLAN_KEYS + RUN_KEYS}
     merged["tune"] = base.get("tune", True)
     merged.update(base.get("per_problem", {}).get(problem, {}))
     return merged
@@ -315,7 +317,9 @@ def run_config(
         "eval_every": prob["eval_every"],
         "eval_batch_size": config["eval_batch_size"],
         "keep_grad": False,
-        "holdout": config.get("holdout", "fixed"),
+        "holdout": config.get("holdout", defaults.HOLDOUT),
+        "evaluation": config.get("evaluation", defaults.EVALUATION),
+        **{k: v for k, v in config["optimizers"][optimizer].items() if k in RUN_KEYS},
         "data_root": config["data_root"],
         "download": config["download"],
         "threads": config["threads"],

@@ -36,13 +36,13 @@ from ggnbench.optim import (
     get_spec,
     prepare,
 )
-from ggnbench.problems import Problem, get_problem, make_loaders
+from ggnbench.problems import EVALUATIONS, NO_HOLDOUT, Problem, get_problem, make_loaders
 
 # BackPACK's hooks on the first layer fire although inputs need no gradient; harmless.
 warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
 
 #: Validation holdouts: the problem's fixed permutation, or one drawn with the run's seed.
-HOLDOUTS = ("fixed", "per_seed")
+HOLDOUTS = ("fixed", "per_seed", "none")
 
 #: RunConfig fields that are hyperparameters of the built-in optimizers.
 BUILTIN_FIELDS = ("damping", "momentum", "curvature_average", "curvature_beta", "backend")
@@ -78,6 +78,8 @@ class RunConfig:
         keep_grad: Never zero gradients (the published example's behaviour).
         holdout: ``fixed`` validation holdout (the problem's own permutation) or
             ``per_seed`` (drawn with the run's seed, as DeepOBS does).
+        evaluation: ``ggnbench`` or ``deepobs`` (DeepOBS's evaluation loaders and
+            train-eval draws; see :func:`ggnbench.problems.make_loaders`).
         data_root: Data root folder.
         download: Whether missing data may be downloaded.
         threads: torch intra-op threads; None leaves torch's default.
@@ -106,6 +108,7 @@ class RunConfig:
     eval_batch_size: int = defaults.EVAL_BATCH_SIZE
     keep_grad: bool = False
     holdout: str = defaults.HOLDOUT
+    evaluation: str = defaults.EVALUATION
     data_root: str = "data"
     download: bool = True
     threads: int | None = None
@@ -141,6 +144,10 @@ class RunConfig:
             raise GGNBenchError(f"eval_every must be 'epoch' or >= 0, got {self.eval_every!r}")
         if self.holdout not in HOLDOUTS:
             raise GGNBenchError(f"unknown holdout {self.holdout!r}; use one of {list(HOLDOUTS)}")
+        if self.evaluation not in EVALUATIONS:
+            raise GGNBenchError(
+                f"unknown evaluation {self.evaluation!r}; use one of {list(EVALUATIONS)}"
+            )
 
     def _validate_builtin(self) -> None:
         spec = get_spec(self.kind)
@@ -356,7 +363,9 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         cfg.batch_size,
         cfg.eval_batch_size,
         cfg.download,
-        holdout_seed=cfg.seed if cfg.holdout == "per_seed" else None,
+        holdout_seed={"per_seed": cfg.seed, "none": NO_HOLDOUT}.get(cfg.holdout),
+        evaluation=cfg.evaluation,
+        seed=cfg.seed,
     )
     model = problem.model_fn().to(device)
     loss_fn = problem.loss_fn().to(device)
@@ -381,9 +390,17 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         "train_size": len(loaders.train.dataset),
         "valid_size": len(loaders.valid.dataset),
         "test_size": len(loaders.test.dataset),
-        "train_eval_size": len(loaders.train_eval.dataset),
+        "train_eval_size": len(loaders.train_eval.sampler),
+        "evaluated_examples": {
+            split: len(loader) * loader.batch_size if loader.drop_last else len(loader.sampler)
+            for split, loader in (
+                ("valid", loaders.valid), ("test", loaders.test), ("train_eval", loaders.train_eval)
+            )
+        },
         "steps_per_epoch": len(loaders.train),
         "eval_every": eval_every,
+        "data": loaders.data,
+        "threads": torch.get_num_threads(),
         "optimizer": {k: v for k, v in optimizer.defaults.items() if _is_json_scalar(v)},
     }
     if plugins.is_import_path(cfg.kind):
@@ -398,9 +415,10 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
 
     def log_eval(step: int) -> None:
         splits = [("valid", loaders.valid), ("test", loaders.test)]
-        if len(loaders.train_eval.dataset):
-            splits.append(("train_eval", loaders.train_eval))
+        splits.append(("train_eval", loaders.train_eval))
         for split, loader in splits:
+            if not len(loader.sampler):  # no holdout, or no train-eval subset
+                continue
             loss, acc = evaluate(model, loss_fn, loader, device)
             result.records.append(
                 {"step": step, "split": split, "loss": loss, "accuracy": acc, "time_s": train_time}
