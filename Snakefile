@@ -2,6 +2,7 @@
 #   snakemake --cores N                                  the paper study (config/config.yaml)
 #   snakemake --cores 2 --configfile config/quick.yaml   the offline quick study
 #   snakemake --profile profiles/slurm                   the same study on a Slurm cluster
+import os
 import sys
 
 from snakemake.utils import min_version, validate
@@ -33,6 +34,10 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/aggregate.smk"
 include: "rules/bench.smk"
+
+
+# snakemake --report opens on the study's summary once it exists (rule report_summary).
+report: os.path.abspath(SUMMARY) if os.path.exists(SUMMARY) else "rules/report/workflow.rst"
 
 
 rule all:

@@ -54,16 +54,19 @@ rule paper_tables:
         f"{RESULTS}/logs/paper/tables.log",
     params:
         tables=input_folder,
+        tolerance=json.dumps(config["paper_band_tolerance"]),
         out=folder_of,
     conda:
         ANALYSIS_ENV
     shell:
-        "ggnbench tables paper --tables {params.tables} --out {params.out} > {log} 2>&1"
+        "ggnbench tables paper --tables {params.tables} --tolerance {params.tolerance:q} "
+        "--out {params.out} > {log} 2>&1"
 
 
 rule paper_figures:
     input:
         f"{RESULTS}/tables/paper_curves.csv",
+        f"{RESULTS}/tables/paper_epochs.csv",
     output:
         figure_outputs("paper", "The paper"),
     log:
@@ -132,6 +135,24 @@ rule evidence:
     shell:
         "ggnbench tables evidence --config {params.config:q} --runs-table {input.runs} "
         "--run {params.runs} --benchmark {params.benchmarks} --out {params.out} > {log} 2>&1"
+
+
+rule report_summary:
+    input:
+        f"{RESULTS}/tables/runs.csv",
+        table_targets(),
+    output:
+        SUMMARY,
+    log:
+        f"{RESULTS}/logs/summary.log",
+    params:
+        config=json.dumps(config),
+        tables=input_folder,
+    conda:
+        ANALYSIS_ENV
+    shell:
+        "ggnbench summary --tables {params.tables} --config {params.config:q} --out {output} "
+        "> {log} 2>&1"
 
 
 rule tables:

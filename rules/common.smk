@@ -19,6 +19,8 @@ except GGNBenchError as err:
     sys.exit(f"error: {err}")
 
 RESULTS = config["results"]
+#: The report's first screen (the Snakefile's workflow-wide report description).
+SUMMARY = f"{RESULTS}/report/summary.rst"
 SRC = Path(workflow.basedir) / "src"
 _CONDA = any("conda" in str(m).lower() for m in workflow.deployment_settings.deployment_method)
 # In a conda environment its own python; otherwise the interpreter running snakemake.
@@ -197,7 +199,7 @@ def all_targets():
     """Everything the study produces."""
     return (
         table_targets() + figure_targets() + seed_example_targets() + bench_targets()
-        + evidence_targets()
+        + evidence_targets() + [SUMMARY]
     )  # fmt: skip
 
 

@@ -181,6 +181,29 @@ def _add_figures(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_figures)
 
 
+def cmd_summary(args: argparse.Namespace) -> None:
+    """Run ``ggnbench summary``."""
+    from ggnbench import summary
+
+    path = summary.write(args.tables, args.config, args.out)
+    print(f"summary -> {path}")
+
+
+def _add_summary(sub: argparse._SubParsersAction) -> None:
+    """Add ``ggnbench summary``."""
+    p = sub.add_parser(
+        "summary",
+        help="the report's first screen: what ran, on which data, the verdict per optimizer",
+        description="Write the reStructuredText summary that snakemake --report opens on.",
+    )
+    p.add_argument("--tables", type=Path, required=True, help="tables folder")
+    p.add_argument(
+        "--config", type=json_argument, required=True, help="JSON of the resolved configuration"
+    )
+    p.add_argument("--out", type=Path, required=True, help="the .rst file to write")
+    p.set_defaults(func=cmd_summary)
+
+
 def _float(text: str) -> float:
     try:
         value = float(text)
@@ -471,4 +494,5 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "select-best": _add_select_best,
     "tables": _add_tables,
     "figures": _add_figures,
+    "summary": _add_summary,
 }

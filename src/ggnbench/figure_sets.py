@@ -37,7 +37,10 @@ FIGURE_SETS: dict[str, dict[str, Figure]] = {
     "seed_example": {
         "seed_example": Figure("seed_example", ("seed_example_trace", "seed_example"))
     },
-    "paper": {"paper_curves": Figure("paper_curves", ("paper_curves",))},
+    "paper": {
+        "paper_curves": Figure("paper_curves", ("paper_curves",)),
+        "paper_epochs": Figure("paper_epochs", ("paper_epochs",)),
+    },
     "bench": {
         "bench_overhead": Figure("overhead_bars", ("bench_overhead",)),
         "bench_overhead_vs_batch": Figure("overhead_vs_batch", ("bench_overhead",)),

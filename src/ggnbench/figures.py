@@ -327,6 +327,60 @@ def paper_curves(curves: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def paper_epochs(table: pd.DataFrame) -> plt.Figure:
+    """Ours epoch by epoch inside the paper's quartile bands.
+
+    Args:
+        table: The ``paper_epochs`` table.
+
+    Returns:
+        Rows: problems; columns: the paper's metrics. Per optimizer the paper's quartile
+        band (shaded) and median (line), ours as points (median) with bars (quartiles),
+        hollow where outside the band widened by its tolerance.
+    """
+    if table.empty:
+        return _empty("no epoch of ours to set beside the paper's curves")
+    problems = list(dict.fromkeys(table.problem))
+    metrics = [m for m in PAPER_PANELS if m in set(table.metric)]
+    optimizers = sorted(set(table.optimizer))
+    palette = dict(zip(optimizers, sns.color_palette("colorblind"), strict=False))
+    offsets = {o: 0.08 * (i - (len(optimizers) - 1) / 2) for i, o in enumerate(optimizers)}
+    fig, axes = plt.subplots(
+        len(problems), len(metrics), figsize=(3.6 * len(metrics), 3.0 * len(problems)),
+        squeeze=False,
+    )  # fmt: skip
+    for i, problem in enumerate(problems):
+        for j, metric in enumerate(metrics):
+            ax = axes[i][j]
+            panel = table[(table.problem == problem) & (table.metric == metric)]
+            for (optimizer, device), rows in panel.groupby(["optimizer", "device"]):
+                rows = rows.sort_values("epoch")
+                color = palette[optimizer]
+                ax.fill_between(rows.epoch, rows.paper_q1, rows.paper_q3, color=color, alpha=0.15)
+                ax.plot(rows.epoch, rows.paper_median, color=color, linestyle="--", linewidth=1)
+                x = rows.epoch + offsets[optimizer]
+                err = [rows.ours_median - rows.ours_q1, rows.ours_q3 - rows.ours_median]
+                inside = rows.inside_band.astype(bool)
+                ax.errorbar(x, rows.ours_median, yerr=err, fmt="none", ecolor=color, capsize=2)
+                label = f"{optimizer} ({device}, {int(rows.seeds.min())} seeds)"
+                ax.scatter(x[inside], rows.ours_median[inside], color=color, s=18, zorder=3,
+                           label=label)  # fmt: skip
+                ax.scatter(x[~inside], rows.ours_median[~inside], facecolors="white",
+                           edgecolors=color, s=18, zorder=3)  # fmt: skip
+            ax.set_title(f"{problem} | {PAPER_PANELS[metric]}", fontsize=9)
+            ax.set_xlabel("epoch")
+            ax.set_xticks(sorted(set(panel.epoch)))
+            if j == len(metrics) - 1:
+                ax.legend(fontsize=7)
+    fig.suptitle(
+        "ours (points: median, bars: quartiles; hollow: outside) in the paper's bands "
+        "(shaded: quartiles, dashed: median)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    return fig
+
+
 def draw(figure_set: str, tables: str | Path, out_dir: str | Path) -> list[Path]:
     """Draw one set of figures from the CSV tables.
 

@@ -120,9 +120,9 @@ def problems(files: dict[str, bytes], content: IdxContent) -> list[tuple[str, st
         if labels_name in arrays:
             found += _label_problems(labels_name, arrays[labels_name], prefix, content)
     for name, digest in content.sha256.items():
-        if name in files and not any(f == name for f, _ in found):
-            if sha256(files[name]) != digest:
-                found.append((name, "its SHA-256 differs from the original file's"))
+        damaged = any(f == name for f, _ in found)
+        if name in files and not damaged and sha256(files[name]) != digest:
+            found.append((name, "its SHA-256 differs from the original file's"))
     return found
 
 

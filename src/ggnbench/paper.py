@@ -206,18 +206,114 @@ COMPARISON_COLUMNS = [
 ]  # fmt: skip
 
 
-def tables(tables: Path) -> dict[str, pd.DataFrame]:
+#: How far outside the paper's quartile band a median of ours may lie and still count as
+#: inside, per quantity (absolute), when the study's configuration gives none.
+DEFAULT_TOLERANCE = {"accuracy": 0.005, "loss": 0.02}
+
+EPOCH_COLUMNS = [
+    "problem", "optimizer", "device", "epoch", "metric", "ours_median", "ours_q1", "ours_q3",
+    "seeds", "paper_median", "paper_q1", "paper_q3", "tolerance", "inside_band", "verdict",
+]  # fmt: skip
+
+SUMMARY_COLUMNS = [
+    "problem", "optimizer", "device", "epochs", "seeds", "rows", "inside", "outside",
+    "outside_metrics", "verdict",
+]  # fmt: skip
+
+
+def epochs(
+    curves_table: pd.DataFrame, runs: pd.DataFrame, tolerance: dict[str, float] | None = None
+) -> pd.DataFrame:
+    """Ours beside the paper's curves, epoch by epoch: is our median inside its band?
+
+    Every epoch at which both have a value counts (ours: the median over our final seeds
+    of the evaluation after that many passes; the paper's: its median and quartiles over
+    ten seeds). Our median is inside when it lies in ``[q1 - tol, q3 + tol]`` of the paper's,
+    ``tol`` the tolerance of its quantity (accuracy or loss).
+
+    Args:
+        curves_table: The ``curves`` table.
+        runs: The ``runs`` table.
+        tolerance: Widening of the band per quantity; :data:`DEFAULT_TOLERANCE` if None.
+
+    Returns:
+        One row per problem, optimizer, device, epoch and metric (:data:`EPOCH_COLUMNS`),
+        ``verdict`` ``inside``, ``above`` or ``below``.
+    """
+    tolerance = {**DEFAULT_TOLERANCE, **(tolerance or {})}
+    ours = our_curves(curves_table, runs)
+    ours = ours[np.isclose(ours.epoch, ours.epoch.round())].assign(epoch=lambda f: f.epoch.round())
+    ours = ours.astype({"epoch": int})
+    theirs = curves().rename(columns={"median": "paper_median", "q1": "paper_q1", "q3": "paper_q3"})
+    both = ours.rename(columns={"median": "ours_median", "q1": "ours_q1", "q3": "ours_q3"}).merge(
+        theirs, on=["problem", "optimizer", "metric", "epoch"], how="inner"
+    )
+    if both.empty:
+        return pd.DataFrame(columns=EPOCH_COLUMNS)
+    both["tolerance"] = [tolerance[METRICS[m][1]] for m in both.metric]
+    low, high = both.paper_q1 - both.tolerance, both.paper_q3 + both.tolerance
+    both["inside_band"] = (both.ours_median >= low) & (both.ours_median <= high)
+    both["verdict"] = np.where(
+        both.inside_band, "inside", np.where(both.ours_median > high, "above", "below")
+    )
+    order = ["problem", "optimizer", "device", "metric", "epoch"]
+    return both.sort_values(order)[EPOCH_COLUMNS].reset_index(drop=True)
+
+
+def epochs_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """One verdict per problem, optimizer and device from the per-epoch comparison.
+
+    Args:
+        table: The ``paper_epochs`` table.
+
+    Returns:
+        :data:`SUMMARY_COLUMNS`: how many epoch-metric rows lie inside the paper's band,
+        which metrics lie outside somewhere (with the epochs), and ``agrees`` (all inside)
+        or ``differs``.
+    """
+    rows = []
+    for (problem, optimizer, device), part in table.groupby(
+        ["problem", "optimizer", "device"], sort=True
+    ):
+        outside = part[~part.inside_band.astype(bool)]
+        where = [
+            f"{metric} ({', '.join(f'{e}:{v}' for e, v in zip(g.epoch, g.verdict, strict=True))})"
+            for metric, g in outside.groupby("metric", sort=True)
+        ]
+        rows.append(
+            {
+                "problem": problem,
+                "optimizer": optimizer,
+                "device": device,
+                "epochs": f"{part.epoch.min()}-{part.epoch.max()}",
+                "seeds": int(part.seeds.min()),
+                "rows": len(part),
+                "inside": int(part.inside_band.astype(bool).sum()),
+                "outside": len(outside),
+                "outside_metrics": "; ".join(where),
+                "verdict": "agrees" if outside.empty else "differs",
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def tables(tables: Path, tolerance: dict[str, float] | None = None) -> dict[str, pd.DataFrame]:
     """The ``paper`` table set: our results beside the paper's published ones.
 
     Args:
         tables: The folder holding the study's ``final_metrics``, ``curves`` and ``runs``.
+        tolerance: Widening of the paper's quartile band per quantity (``paper_epochs``).
 
     Returns:
-        ``paper_comparison`` and the long-form ``paper_curves``.
+        ``paper_comparison``, ``paper_epochs``, ``paper_epochs_summary`` and the long-form
+        ``paper_curves``.
     """
     folder = Path(tables)
-    curves = comparison_curves(pd.read_csv(folder / "curves.csv"), pd.read_csv(folder / "runs.csv"))
+    curves_table, runs = pd.read_csv(folder / "curves.csv"), pd.read_csv(folder / "runs.csv")
+    per_epoch = epochs(curves_table, runs, tolerance)
     return {
         "paper_comparison": comparison(pd.read_csv(folder / "final_metrics.csv")),
-        "paper_curves": curves,
+        "paper_epochs": per_epoch,
+        "paper_epochs_summary": epochs_summary(per_epoch),
+        "paper_curves": comparison_curves(curves_table, runs),
     }

@@ -319,9 +319,7 @@ def make_loaders(
     if deepobs and problem.train_eval_size:
         pool = splits.train_pool
         size = min(problem.train_eval_size, len(pool))
-        draws = RandomSampler(
-            pool, num_samples=size, generator=torch.Generator().manual_seed(seed)
-        )
+        draws = RandomSampler(pool, num_samples=size, generator=torch.Generator().manual_seed(seed))
         train_eval = eval_loader(pool, draws)
     else:
         train_eval = eval_loader(splits.train_eval)

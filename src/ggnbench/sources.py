@@ -129,9 +129,7 @@ def _from_package(spec: DatasetSpec, root: Path, options: dict[str, Any]) -> str
         files = idx.read_folder(folder, _names(spec))
         _place_idx(spec, root, files, f"package {package} ({folder})")
     except (ValueError, GGNBenchError) as err:
-        raise GGNBenchError(
-            f"{err}; reinstall it: apt-get install --reinstall {package}"
-        ) from err
+        raise GGNBenchError(f"{err}; reinstall it: apt-get install --reinstall {package}") from err
     return f"package {package}: {folder}"
 
 
@@ -366,6 +364,9 @@ def record(
     Returns:
         ``dataset, source, origin, sha256`` (per file, of the files in place now) and
         ``matches_record`` (whether they are the files the saved record names).
+
+    Raises:
+        OSError: If ``write`` is set and the record cannot be written.
     """
     folder = target(spec, Path(root))
     saved = _read_record(folder)

@@ -106,12 +106,17 @@ TABLE_SETS: dict[str, TableSet] = {
         ),
     ),
     "paper": TableSet(
-        tables=("paper_comparison",),
+        tables=("paper_comparison", "paper_epochs", "paper_epochs_summary"),
         extras=("paper_curves",),
         build="ggnbench.paper:tables",
-        help="our final accuracies and curves beside the paper's published ones",
-        options=(("--tables", {"type": Path, "required": True,
-                               "help": "folder with final_metrics, curves and runs"}),),
+        help="our final accuracies and curves beside the paper's published ones, epoch by epoch",
+        options=(
+            ("--tables", {"type": Path, "required": True,
+                          "help": "folder with final_metrics, curves and runs"}),
+            ("--tolerance", {"type": json_argument, "default": None,
+                             "help": 'JSON {"accuracy": a, "loss": l}: widening of the '
+                                     "paper's quartile band (paper_epochs)"}),
+        ),
     ),
     "seed-example": TableSet(
         tables=("seed_example",),

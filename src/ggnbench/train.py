@@ -394,7 +394,9 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         "evaluated_examples": {
             split: len(loader) * loader.batch_size if loader.drop_last else len(loader.sampler)
             for split, loader in (
-                ("valid", loaders.valid), ("test", loaders.test), ("train_eval", loaders.train_eval)
+                ("valid", loaders.valid),
+                ("test", loaders.test),
+                ("train_eval", loaders.train_eval),
             )
         },
         "steps_per_epoch": len(loaders.train),
