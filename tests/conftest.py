@@ -26,14 +26,14 @@ DEVICES = [
 
 
 def make_mnist_root(
-    root: Path, folder: str = "MNIST", n_train: int = 700, n_test: int = 200
+    root: Path, folder: str = "MNIST", n_train: int = 700, n_test: int = 200, **options
 ) -> Path:
     """Write a small MNIST-format data set that torchvision's class reads.
 
     Returns:
         The data root.
     """
-    return write_mnist(root, folder=folder, n_train=n_train, n_test=n_test)
+    return write_mnist(root, folder=folder, n_train=n_train, n_test=n_test, **options)
 
 
 def make_cifar10_root(root: Path, n_per_batch: int = 20, n_test: int = 30) -> Path:

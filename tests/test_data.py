@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 import torch
 
-from ggnbench import data
+from ggnbench import data, sources
 from ggnbench.errors import GGNBenchError
 from ggnbench.problems import get_problem, make_loaders
 from tests.conftest import make_cifar10_root, make_mnist_root
@@ -47,14 +47,17 @@ def test_holdout_is_independent_of_run_seed(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["mnist", "fmnist", "cifar10", "cifar100"])
-def test_missing_dataset_names_files_and_folder(tmp_path, name):
+def test_missing_dataset_names_files_and_folder(tmp_path, name, monkeypatch):
+    monkeypatch.setenv(sources.SYSTEM_DATASETS_ENV, str(tmp_path / "no-packages"))
     with pytest.raises(GGNBenchError) as err:
         data.load_split(name, tmp_path, train=True, transform=None, download=False)
     message = str(err.value)
-    assert "\n" not in message
-    sub, files = data.EXPECTED_FILES[name]
-    assert files in message
-    assert str((tmp_path / sub).resolve()) in message
+    assert "\n" not in message and "is missing" in message
+    spec = data.DATASETS[name]
+    assert spec.files in message
+    where = sources.target(spec, tmp_path) if spec.content is not None else tmp_path
+    assert str(where.resolve()) in message
+    assert ("apt-get install dataset-fashion-mnist" in message) == (name == "fmnist")
 
 
 def test_digits_splits_are_disjoint_and_cover_all(tmp_path):
@@ -137,3 +140,78 @@ def test_holdout_per_seed_differs_between_seeds(tmp_path):
 def test_example_keeps_the_last_partial_batch(mnist_root):
     loaders = make_loaders(get_problem("mnist_cnn"), mnist_root, download=False)
     assert len(loaders.train) == 6 and not loaders.train.drop_last  # 700 = 5 x 128 + 60
+
+
+def test_deepobs_evaluation_loaders(tmp_path):
+    # DeepOBS's PyTorch data sets: every evaluation loader at the training batch size with
+    # the last partial batch dropped; train-eval drawn afresh at every evaluation from the
+    # whole training split, the validation examples included.
+    root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
+    problem = dataclasses.replace(get_problem("fmnist_2c2d"), train_eval_size=200)
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    loaders = make_loaders(
+        problem, root, batch_size=32, download=False, evaluation="deepobs", seed=7
+    )
+    assert torch.equal(torch.get_rng_state(), before)  # no global draws for evaluation
+    for loader in (loaders.valid, loaders.test, loaders.train_eval):
+        assert loader.batch_size == 32 and loader.drop_last
+    assert len(loaders.test) == 3  # 100 test images: 3 batches of 32, 4 dropped
+    pool = loaders.train_eval.dataset
+    assert len(pool) == 600  # the whole training split, validation examples included
+    first = list(loaders.train_eval.sampler)
+    second = list(loaders.train_eval.sampler)
+    assert len(first) == len(set(first)) == 200 and first != second  # drawn afresh
+    valid = set(loaders.valid.dataset.indices)
+    assert valid & set(first + second)  # validation examples can be drawn
+    again = make_loaders(problem, root, batch_size=32, download=False, evaluation="deepobs", seed=7)
+    assert list(again.train_eval.sampler) == first  # the run's seed fixes the draws
+    x, _ = next(iter(loaders.train_eval))
+    assert x.shape == (32, 1, 28, 28)
+    with pytest.raises(GGNBenchError, match="unknown evaluation"):
+        make_loaders(problem, root, download=False, evaluation="tf")
+
+
+def test_no_holdout_trains_on_every_training_example(tmp_path):
+    from ggnbench.problems import NO_HOLDOUT
+
+    root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
+    loaders = make_loaders(
+        get_problem("fmnist_2c2d"), root, download=False, holdout_seed=NO_HOLDOUT
+    )
+    assert len(loaders.train.dataset) == 600 and len(loaders.valid.dataset) == 0
+    assert len(loaders.train) == 4  # 600 = 4 x 128 + 88, the partial batch dropped
+
+
+def test_the_2c2d_network_is_deepobs_s_weight_for_weight():
+    # DeepOBS's own initialisation of its PyTorch 2C2D (deepobs/pytorch/testproblems/
+    # testproblems_modules.py: net_mnist_2c2d and _truncated_normal_init), applied to
+    # layers of the same shapes built in the same order, against models.net_2c2d.
+    import numpy as np
+    from numpy.random import RandomState
+    from scipy.stats import truncnorm as tn
+    from torch import nn
+
+    from ggnbench import models
+
+    def _truncated_normal_init(tensor, mean=0, stddev=1):
+        total_size = tensor.numel()
+        np_seed = torch.randint(0, 2**32 - 1, (1, 1)).view(-1).item()
+        np_state = RandomState(np_seed)
+        samples = tn.rvs(a=-2, b=2, loc=mean, scale=stddev, size=total_size, random_state=np_state)
+        samples = samples.reshape(tuple(tensor.size()))
+        init_tensor = torch.from_numpy(samples).type_as(tensor)
+        return init_tensor
+
+    torch.manual_seed(42)
+    layers = [nn.Conv2d(1, 32, 5), nn.Conv2d(32, 64, 5), nn.Linear(3136, 1024), nn.Linear(1024, 10)]
+    for module in layers:
+        nn.init.constant_(module.bias, 0.05)
+        module.weight.data = _truncated_normal_init(module.weight.data, mean=0, stddev=0.05)
+    torch.manual_seed(42)
+    ours = [m for m in models.net_2c2d().modules() if isinstance(m, nn.Conv2d | nn.Linear)]
+    for theirs, mine in zip(layers, ours, strict=True):
+        assert torch.equal(theirs.weight, mine.weight) and torch.equal(theirs.bias, mine.bias)
+    assert float(ours[2].weight.abs().max()) <= 0.1 and np.isclose(
+        float(ours[2].weight.std()), 0.044, atol=2e-3
+    )

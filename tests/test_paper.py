@@ -98,3 +98,102 @@ def test_comparison_table_and_figure_from_synthetic_runs(tmp_path):
 
     assert (figures / "paper_curves.pdf").read_bytes().startswith(b"%PDF-")
     assert imread(figures / "paper_curves.png").std() > 0
+
+
+def test_per_epoch_comparison_by_hand(tmp_path):
+    tables = synthetic_study(tmp_path)
+    tolerance = '{"accuracy": 0.01, "loss": 0.05}'
+    argv = [
+        "tables",
+        "paper",
+        "--tables",
+        str(tables),
+        "--tolerance",
+        tolerance,
+        "--out",
+        str(tables),
+    ]
+    assert cli.main(argv) == 0
+    table = pd.read_csv(tables / "paper_epochs.csv")
+    theirs = paper.curves().set_index(["problem", "metric", "optimizer", "epoch"])
+    # one row per optimizer, metric and epoch 0-3 that both have
+    assert len(table) == 2 * 4 * 4 and set(table.epoch) == {0, 1, 2, 3}
+    row = table[(table.optimizer == "DiagGGN-MC") & (table.metric == "test_accuracies")
+                & (table.epoch == 2)].iloc[0]  # fmt: skip
+    ours = np.median([a * 3 / 4 for a in FINAL["diag_ggn_mc"]])
+    q1, q3 = (np.quantile([a * 3 / 4 for a in FINAL["diag_ggn_mc"]], q) for q in (0.25, 0.75))
+    p = theirs.loc[("cifar10_3c3d", "test_accuracies", "DiagGGN-MC", 2)]
+    assert row.ours_median == pytest.approx(ours) and row.seeds == 3
+    assert (row.ours_q1, row.ours_q3) == (pytest.approx(q1), pytest.approx(q3))
+    assert (row.paper_median, row.paper_q1, row.paper_q3) == (p["median"], p.q1, p.q3)
+    assert row.tolerance == 0.01
+    inside = p.q1 - 0.01 <= ours <= p.q3 + 0.01
+    assert row.inside_band == inside
+    assert row.verdict == ("inside" if inside else "above" if ours > p.q3 else "below")
+    loss = table[(table.metric == "test_losses")].iloc[0]
+    assert loss.tolerance == 0.05
+    # the band's edge: a median exactly tolerance above q3 is inside, a hair more is not
+    curves, runs = pd.read_csv(tables / "curves.csv"), pd.read_csv(tables / "runs.csv")
+    edge = p.q3 + 0.01 - ours
+    shifted = curves.assign(
+        accuracy=np.where(
+            (curves.optimizer == "diag_ggn_mc") & (curves.step == 20) & (curves.split == "test"),
+            curves.accuracy + edge + np.array([1e-9]), curves.accuracy,
+        )
+    )  # fmt: skip
+    moved = paper.epochs(shifted, runs, {"accuracy": 0.01})
+    cell = moved[(moved.optimizer == "DiagGGN-MC") & (moved.metric == "test_accuracies")
+                 & (moved.epoch == 2)].iloc[0]  # fmt: skip
+    assert cell.verdict == "above" and not cell.inside_band
+    summary = pd.read_csv(tables / "paper_epochs_summary.csv").set_index("optimizer")
+    mc = table[table.optimizer == "DiagGGN-MC"]
+    assert summary.loc["DiagGGN-MC", "rows"] == 16
+    assert summary.loc["DiagGGN-MC", "inside"] == mc.inside_band.sum()
+    assert summary.loc["Momentum", "verdict"] == "differs"  # Momentum's 0.5 is far below
+    assert "test_accuracies (" in summary.loc["Momentum", "outside_metrics"]
+
+    figures = tmp_path / "figures"
+    assert cli.main(["figures", "--paper", "--tables", str(tables), "--out", str(figures)]) == 0
+    from matplotlib.image import imread
+
+    assert imread(figures / "paper_epochs.png").std() > 0
+
+
+def test_summary_names_the_data_and_the_verdicts(tmp_path):
+    from ggnbench import summary
+
+    tables = synthetic_study(tmp_path)
+    assert cli.main(["tables", "paper", "--tables", str(tables), "--out", str(tables)]) == 0
+    config = {"problems": {"cifar10_3c3d": {"epochs": 3}}, "final_seeds": [42, 43, 44],
+              "results": "results", "holdout": "per_seed", "evaluation": "deepobs",
+              "paper_band_tolerance": {"accuracy": 0.005, "loss": 0.02}}  # fmt: skip
+    text = summary.render(tables, config)
+    assert "cifar10_3c3d (3 epochs)" in text and "42, 43, 44" in text
+    assert "evaluation deepobs" in text
+    verdicts = pd.read_csv(tables / "paper_epochs_summary.csv")
+    for optimizer, verdict in zip(verdicts.optimizer, verdicts.verdict, strict=True):
+        assert f"   * - cifar10_3c3d\n     - {optimizer}\n     - cpu" in text
+        assert verdict in text
+    assert "no run records its data" in text  # the synthetic runs have no data record
+    import docutils.core
+
+    docutils.core.publish_string(text, writer_name="null", settings_overrides={"halt_level": 2})
+
+
+def test_summary_data_lines_say_whether_the_files_are_the_originals(tmp_path):
+    import json
+
+    from ggnbench import data, summary
+
+    shipped = data.DATASETS["fmnist"].content.sha256
+    folders = []
+    for i, sums in enumerate([shipped, shipped, {**shipped, "t10k-labels-idx1-ubyte": "0"}]):
+        folder = tmp_path / f"run{i}"
+        folder.mkdir()
+        record = {"dataset": "fmnist", "source": "package", "origin": "package x", "sha256": sums}
+        (folder / "run.json").write_text(json.dumps({"resolved": {"data": record}}))
+        folders.append(str(folder))
+    lines = summary.data_lines(pd.DataFrame({"run": folders}))
+    assert len(lines) == 2
+    assert any("the original files" in line and "2 runs" in line for line in lines)
+    assert any("NOT the" in line and "1 runs" in line for line in lines)

@@ -24,7 +24,7 @@ class IdxContent:
     """What the four decompressed files of an MNIST-format dataset hold.
 
     Attributes:
-        examples: Number of examples per split prefix (``train``, ``t10k``).
+        examples: Number of examples per split prefix (``train``, ``t10k``); -1: any.
         image_shape: Height and width of one image.
         classes: Number of classes (labels lie in ``0 .. classes - 1``).
         per_class: Examples per class per split prefix; None where classes are unbalanced.
@@ -112,7 +112,7 @@ def problems(files: dict[str, bytes], content: IdxContent) -> list[tuple[str, st
             if arrays[name].ndim != ndim:
                 found.append((name, f"{arrays[name].ndim} dimensions where {ndim} belong"))
                 arrays.pop(name)
-            elif len(arrays[name]) != n:
+            elif n >= 0 and len(arrays[name]) != n:
                 found.append((name, f"{len(arrays[name])} examples where {n} belong"))
         if images_name in arrays and arrays[images_name].shape[1:] != content.image_shape:
             size = "x".join(map(str, arrays[images_name].shape[1:]))

@@ -235,20 +235,27 @@ def datasets_for(
         test_full = load(False, False)
         fraction = 0.0 if holdout_seed == NO_HOLDOUT else problem.valid_fraction
         test_idx, valid_idx = _holdout_split(len(test_full), fraction, seed)
-        train_eval = _train_eval(problem, Subset(train_plain, range(len(train_plain))))
-        valid, test = Subset(test_full, valid_idx), Subset(test_full, test_idx)
+        train_eval = _train_eval(problem, _subset(train_plain, list(range(len(train_plain)))))
+        valid, test = _subset(test_full, valid_idx), _subset(test_full, test_idx)
         return Splits(train_aug, valid, test, train_eval, train_plain, record)
     fraction = 0.0 if holdout_seed == NO_HOLDOUT else problem.valid_fraction
     train_idx, valid_idx = _holdout_split(len(train_aug), fraction, seed)
-    train_eval = _train_eval(problem, Subset(train_plain, train_idx))
+    train_eval = _train_eval(problem, _subset(train_plain, train_idx))
     return Splits(
-        Subset(train_aug, train_idx),
-        Subset(train_plain, valid_idx),
+        _subset(train_aug, train_idx),
+        _subset(train_plain, valid_idx),
         load(False, False),
         train_eval,
         train_plain,
         record,
     )
+
+
+def _subset(dataset: Dataset, indices: list[int]) -> Subset:
+    """A subset, indexing the underlying dataset directly when ``dataset`` is a subset."""
+    if isinstance(dataset, Subset):
+        return Subset(dataset.dataset, [dataset.indices[i] for i in indices])
+    return Subset(dataset, indices)
 
 
 def _train_eval(problem: Problem, train: Subset) -> Dataset:

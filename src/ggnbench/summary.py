@@ -33,7 +33,9 @@ def data_lines(runs: pd.DataFrame) -> list[str]:
             info = json.loads((Path(folder) / "run.json").read_text())
         except (OSError, ValueError):
             continue
-        record = info.get("resolved", {}).get("data") or {}
+        record = info.get("resolved", {}).get("data")
+        if not record:
+            continue
         name = record.get("dataset", "?")
         spec = DATASETS.get(name)
         shipped = spec.content.sha256 if spec is not None and spec.content is not None else {}

@@ -25,7 +25,13 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 
 def write_mnist(
-    root: str | Path, folder: str = "MNIST", n_train: int = 700, n_test: int = 200, seed: int = 0
+    root: str | Path,
+    folder: str = "MNIST",
+    n_train: int = 700,
+    n_test: int = 200,
+    seed: int = 0,
+    signal: int = 180,
+    noise: int = 60,
 ) -> Path:
     """Write a synthetic MNIST-format data set under ``root/folder/raw``.
 
@@ -35,6 +41,8 @@ def write_mnist(
         n_train: Number of training images.
         n_test: Number of test images.
         seed: Seed of the generated data.
+        signal: Brightness added to the class's blob.
+        noise: Pixels start uniform in ``[0, noise)``; more noise, less signal: harder.
 
     Returns:
         The data root.
@@ -45,10 +53,10 @@ def write_mnist(
     raw.mkdir(parents=True, exist_ok=True)
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         labels = rng.integers(0, 10, size=n)
-        images = rng.integers(0, 60, size=(n, 28, 28))
+        images = rng.integers(0, noise, size=(n, 28, 28))
         for i, label in enumerate(labels):
             r, c = divmod(int(label), 5)
-            images[i, 4 + 10 * r : 12 + 10 * r, 2 + 5 * c : 7 + 5 * c] += 180
+            images[i, 4 + 10 * r : 12 + 10 * r, 2 + 5 * c : 7 + 5 * c] += signal
         write_idx(raw / f"{prefix}-images-idx3-ubyte", np.clip(images, 0, 255))
         write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
     return root
