@@ -96,4 +96,4 @@ class MomentumDiagGGN(Optimizer):
                     state["momentum_buffer"] = direction.clone()
                 else:
                     state["momentum_buffer"].mul_(group["momentum"]).add_(direction)
-                p.add_(-lr * state["momentum_buffer"])
+                p.add_(state["momentum_buffer"], alpha=-lr)

@@ -181,7 +181,9 @@ def test_figure_sets_registry_names_drawing_functions():
         for figure in figure_set.values():
             function = getattr(figures, figure.draw)
             assert len(inspect.signature(function).parameters) == len(figure.tables), name
-    assert figure_sets.outputs("paper", "f") == ["f/paper_curves.png", "f/paper_curves.pdf"]
+    assert figure_sets.outputs("paper", "f") == [
+        "f/paper_curves.png", "f/paper_curves.pdf", "f/paper_epochs.png", "f/paper_epochs.pdf"
+    ]  # fmt: skip
     light = "import sys, ggnbench.figure_sets; print('matplotlib' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", light], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr

@@ -326,3 +326,45 @@ def test_a_bad_import_path_fails_the_dry_run_with_one_line(tmp_path, klass, pyth
     [line] = error_lines(done)
     assert words in line
     assert not (tmp_path / "results" / "runs").exists()
+
+
+REAL_FMNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.mark.skipif(
+    not REAL_FMNIST.is_dir(),
+    reason="needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)",
+)
+def test_real_fashion_mnist_through_the_workflow(tmp_path):
+    # The panel's settings on the real data, three steps: the download rule places the
+    # package's files, the runs record them, the per-epoch table compares epoch 0 (the
+    # initial networks, evaluated as DeepOBS does) with the paper's, the summary says so.
+    config = yaml.safe_load((ROOT / "config" / "paper-check.yaml").read_text())
+    config["problems"]["fmnist_2c2d"] = {"steps": 3, "eval_every": "epoch"}
+    config["optimizers"] = {k: config["optimizers"][k] for k in ("sgd", "diag_ggn_mc")}
+    config.update(final_seeds=[42], download=False, results="results")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    done = snakemake("all", "--cores", "2", "--configfile", "config.yaml", workdir=tmp_path,
+                     timeout=900)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    from ggnbench.data import DATASETS
+
+    results = tmp_path / "results"
+    runs = pd.read_csv(results / "tables" / "runs.csv")
+    assert len(runs) == 2
+    for folder in runs.run:
+        info = json.loads((tmp_path / folder / "run.json").read_text())
+        record = info["resolved"]["data"]
+        assert (
+            record["source"] == "package" and record["sha256"] == DATASETS["fmnist"].content.sha256
+        )
+        assert info["resolved"]["evaluated_examples"]["test"] == 9984
+    sgd = runs[runs.optimizer == "sgd"].iloc[0]
+    assert sgd.steps_per_epoch == 468  # the baselines: all 60,000 images, no holdout
+    table = pd.read_csv(results / "tables" / "paper_epochs.csv")
+    assert set(table.epoch) == {0} and set(table.optimizer) == {"Momentum", "DiagGGN-MC"}
+    assert len(table) == 2 * 4  # test and train-eval accuracy and loss of each
+    text = (results / "report" / "summary.rst").read_text()
+    assert "source *package*" in text and "the original files" in text
+    for optimizer in ("Momentum", "DiagGGN-MC"):
+        assert f"     - {optimizer}\n" in text
