@@ -27,8 +27,12 @@ def resolved(name: str) -> dict:
 
 
 @pytest.mark.parametrize(
-    "name", ["config/config.yaml", "config/quick.yaml", "tests/workflow/tiny.yaml"]
-)
+    "name",
+    [
+        "config/config.yaml", "config/quick.yaml", "config/fmnist.yaml",
+        "config/paper-check.yaml", "tests/workflow/tiny.yaml",
+    ],
+)  # fmt: skip
 def test_shipped_configs_are_valid(name):
     assert config_error(load(name), SCHEMA) is None
 
@@ -244,3 +248,22 @@ def test_the_paper_config_spells_out_the_schema_defaults_it_relies_on():
         shown = {k: v for k, v in config[section].items() if k in defaults and k != "data"}
         assert shown == {k: defaults[k] for k in shown}, section
         assert set(defaults) - {"data"} <= set(config[section])
+
+
+def test_an_entry_s_data_protocol_overrides_the_study_s():
+    # The paper plots DeepOBS's TensorFlow baselines (no holdout) beside DiagGGN runs with
+    # DeepOBS's PyTorch holdout: one study, two data protocols.
+    config = resolved("config/config.yaml")
+    assert config["holdout"] == "per_seed" and config["evaluation"] == "deepobs"
+
+    def fields(problem, optimizer, point):
+        return study.run_config(config, problem, optimizer, point, "cpu", 42)
+
+    assert fields("fmnist_2c2d", "sgd", {"lr": 2.07e-2})["holdout"] == "none"
+    assert fields("fmnist_2c2d", "adam", {"lr": 1.27e-4})["holdout"] == "none"
+    assert fields("mnist_cnn", "sgd", {"lr": 0.1})["holdout"] == "per_seed"  # per_problem
+    mc = fields("fmnist_2c2d", "diag_ggn_mc", {"lr": 1e-4, "damping": 1e-4})
+    assert mc["holdout"] == "per_seed" and mc["evaluation"] == "deepobs"
+    # not a grid axis, not a hyperparameter
+    assert "holdout" not in study.hyperparameters(study.entry(config, "fmnist_2c2d", "sgd"))
+    assert "holdout" not in study.hyperparameters(study.entry(config, "mnist_cnn", "sgd"))

@@ -138,6 +138,22 @@ def hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k != "tune"}
 
 
+def run_keys(config: dict[str, Any], problem: str, optimizer: str) -> dict[str, Any]:
+    """An entry's own data protocol on one problem (:data:`RUN_KEYS`), if it sets one.
+
+    Args:
+        config: Validated study configuration.
+        problem: Problem name.
+        optimizer: Optimizer name.
+
+    Returns:
+        ``holdout`` and ``evaluation`` where the entry or its ``per_problem`` sets them.
+    """
+    base = config["optimizers"][optimizer]
+    merged = {**base, **base.get("per_problem", {}).get(problem, {})}
+    return {k: merged[k] for k in RUN_KEYS if k in merged}
+
+
 def entry(config: dict[str, Any], problem: str, optimizer: str) -> dict[str, Any]:
     """An optimizer's configuration on one problem, with its per-problem overrides.
 
@@ -152,7 +168,8 @@ def entry(config: dict[str, Any], problem: str, optimizer: str) -> dict[str, Any
     base = config["optimizers"][optimizer]
     merged = {k: v for k, v in base.items() if k not in PLAN_KEYS + RUN_KEYS}
     merged["tune"] = base.get("tune", True)
-    merged.update(base.get("per_problem", {}).get(problem, {}))
+    overrides = base.get("per_problem", {}).get(problem, {})
+    merged.update({k: v for k, v in overrides.items() if k not in RUN_KEYS})
     return merged
 
 
@@ -319,7 +336,7 @@ def run_config(
         "keep_grad": False,
         "holdout": config.get("holdout", defaults.HOLDOUT),
         "evaluation": config.get("evaluation", defaults.EVALUATION),
-        **{k: v for k, v in config["optimizers"][optimizer].items() if k in RUN_KEYS},
+        **run_keys(config, problem, optimizer),
         "data_root": config["data_root"],
         "download": config["download"],
         "threads": config["threads"],
