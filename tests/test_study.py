@@ -251,17 +251,21 @@ def test_the_paper_config_spells_out_the_schema_defaults_it_relies_on():
 
 
 def test_an_entry_s_data_protocol_overrides_the_study_s():
-    # The paper plots DeepOBS's TensorFlow baselines (no holdout) beside DiagGGN runs with
-    # DeepOBS's PyTorch holdout: one study, two data protocols.
+    # holdout and evaluation per entry and per problem: they reach the run, not the grid.
     config = resolved("config/config.yaml")
     assert config["holdout"] == "per_seed" and config["evaluation"] == "deepobs"
+    config["optimizers"]["sgd"]["holdout"] = "none"
+    config["optimizers"]["sgd"]["per_problem"]["mnist_cnn"]["holdout"] = "fixed"
+    config["optimizers"]["adam"]["evaluation"] = "ggnbench"
+    assert config_error(config, SCHEMA) is None
 
     def fields(problem, optimizer, point):
         return study.run_config(config, problem, optimizer, point, "cpu", 42)
 
     assert fields("fmnist_2c2d", "sgd", {"lr": 2.07e-2})["holdout"] == "none"
-    assert fields("fmnist_2c2d", "adam", {"lr": 1.27e-4})["holdout"] == "none"
-    assert fields("mnist_cnn", "sgd", {"lr": 0.1})["holdout"] == "per_seed"  # per_problem
+    assert fields("mnist_cnn", "sgd", {"lr": 0.1})["holdout"] == "fixed"  # per_problem
+    adam = fields("fmnist_2c2d", "adam", {"lr": 1.27e-4})
+    assert adam["holdout"] == "per_seed" and adam["evaluation"] == "ggnbench"
     mc = fields("fmnist_2c2d", "diag_ggn_mc", {"lr": 1e-4, "damping": 1e-4})
     assert mc["holdout"] == "per_seed" and mc["evaluation"] == "deepobs"
     # not a grid axis, not a hyperparameter
