@@ -1,10 +1,14 @@
 """The paper's shipped numbers, and our results lined up beside them (on synthetic runs)."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from ggnbench import aggregate, cli, paper, results
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_shipped_numbers_are_the_papers():
@@ -197,3 +201,25 @@ def test_summary_data_lines_say_whether_the_files_are_the_originals(tmp_path):
     assert len(lines) == 2
     assert any("the original files" in line and "2 runs" in line for line in lines)
     assert any("NOT the" in line and "1 runs" in line for line in lines)
+
+
+CHECK = ROOT / "results" / "paper-check" / "tables"
+
+
+@pytest.mark.skipif(
+    not (CHECK / "paper_epochs.csv").is_file(),
+    reason="needs the output of make paper-check (results/paper-check)",
+)
+def test_the_paper_check_s_table_follows_from_its_runs():
+    # On the real output: the per-epoch table is what its curves and runs give, every row
+    # has the paper's band, and our epoch-0 networks (one per seed) are evaluated.
+    import yaml
+
+    config = yaml.safe_load((ROOT / "config" / "paper-check.yaml").read_text())
+    curves, runs = pd.read_csv(CHECK / "curves.csv"), pd.read_csv(CHECK / "runs.csv")
+    again = paper.epochs(curves, runs, config["paper_band_tolerance"])
+    written = pd.read_csv(CHECK / "paper_epochs.csv")
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), written, check_dtype=False)
+    assert set(written.epoch) == set(range(config["problems"]["fmnist_2c2d"]["epochs"] + 1))
+    assert (written.seeds == len(config["final_seeds"])).all()
+    assert (written.paper_q1 <= written.paper_q3).all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -283,6 +284,28 @@ PAPER_PANELS = {
 }
 
 
+def _paper_grid(table: pd.DataFrame) -> tuple[plt.Figure, Any, list, dict]:
+    """A grid of panels, problems by the paper's metrics, and a colour per optimizer.
+
+    Returns:
+        The figure, its axes, ``(row, column, problem, metric, rows of the table)`` per
+        panel, and the palette.
+    """
+    problems = list(dict.fromkeys(table.problem))
+    metrics = [m for m in PAPER_PANELS if m in set(table.metric)]
+    palette = dict(zip(sorted(set(table.optimizer)), sns.color_palette("colorblind"), strict=False))
+    fig, axes = plt.subplots(
+        len(problems), len(metrics), figsize=(3.6 * len(metrics), 2.9 * len(problems)),
+        squeeze=False,
+    )  # fmt: skip
+    panels = [
+        (i, j, problem, metric, table[(table.problem == problem) & (table.metric == metric)])
+        for i, problem in enumerate(problems)
+        for j, metric in enumerate(metrics)
+    ]
+    return fig, axes, panels, palette
+
+
 def paper_curves(curves: pd.DataFrame) -> plt.Figure:
     """Ours against the paper's curves: medians with quartile bands, the paper's dashed.
 
@@ -294,34 +317,22 @@ def paper_curves(curves: pd.DataFrame) -> plt.Figure:
     """
     if curves.empty:
         return _empty("no problem and optimizer of the paper among the final runs")
-    problems = list(dict.fromkeys(curves.problem))
-    metrics = [m for m in PAPER_PANELS if m in set(curves.metric)]
-    palette = dict(
-        zip(sorted(set(curves.optimizer)), sns.color_palette("colorblind"), strict=False)
-    )
-    fig, axes = plt.subplots(
-        len(problems), len(metrics), figsize=(3.6 * len(metrics), 2.9 * len(problems)),
-        squeeze=False,
-    )  # fmt: skip
-    for i, problem in enumerate(problems):
-        for j, metric in enumerate(metrics):
-            ax = axes[i][j]
-            panel = curves[(curves.problem == problem) & (curves.metric == metric)]
-            for (source, optimizer, device), rows in panel.groupby(
-                ["source", "optimizer", "device"]
-            ):
-                rows = rows.sort_values("epoch")
-                paper_line = source == "paper"
-                color = palette[optimizer]
-                label = f"{optimizer} (paper)" if paper_line else f"{optimizer} ({device})"
-                ax.plot(rows.epoch, rows["median"], color=color, label=label,
+    fig, axes, panels, palette = _paper_grid(curves)
+    for i, j, problem, metric, panel in panels:
+        ax = axes[i][j]
+        for (source, optimizer, device), rows in panel.groupby(["source", "optimizer", "device"]):
+            rows = rows.sort_values("epoch")
+            paper_line = source == "paper"
+            color = palette[optimizer]
+            label = f"{optimizer} (paper)" if paper_line else f"{optimizer} ({device})"
+            ax.plot(rows.epoch, rows["median"], color=color, label=label,
                         linestyle="--" if paper_line else "-")  # fmt: skip
-                ax.fill_between(rows.epoch, rows.q1, rows.q3, color=color,
+            ax.fill_between(rows.epoch, rows.q1, rows.q3, color=color,
                                 alpha=0.08 if paper_line else 0.2)  # fmt: skip
-            ax.set_title(f"{problem} | {PAPER_PANELS[metric]}", fontsize=9)
-            ax.set_xlabel("epoch")
-            if j == len(metrics) - 1:
-                ax.legend(fontsize=7)
+        ax.set_title(f"{problem} | {PAPER_PANELS[metric]}", fontsize=9)
+        ax.set_xlabel("epoch")
+        if j == axes.shape[1] - 1:
+            ax.legend(fontsize=7)
     fig.suptitle("ours (solid) vs the paper (dashed): median and quartiles over seeds")
     fig.tight_layout()
     return fig
@@ -340,38 +351,30 @@ def paper_epochs(table: pd.DataFrame) -> plt.Figure:
     """
     if table.empty:
         return _empty("no epoch of ours to set beside the paper's curves")
-    problems = list(dict.fromkeys(table.problem))
-    metrics = [m for m in PAPER_PANELS if m in set(table.metric)]
-    optimizers = sorted(set(table.optimizer))
-    palette = dict(zip(optimizers, sns.color_palette("colorblind"), strict=False))
+    fig, axes, panels, palette = _paper_grid(table)
+    optimizers = sorted(palette)
     offsets = {o: 0.08 * (i - (len(optimizers) - 1) / 2) for i, o in enumerate(optimizers)}
-    fig, axes = plt.subplots(
-        len(problems), len(metrics), figsize=(3.6 * len(metrics), 3.0 * len(problems)),
-        squeeze=False,
-    )  # fmt: skip
-    for i, problem in enumerate(problems):
-        for j, metric in enumerate(metrics):
-            ax = axes[i][j]
-            panel = table[(table.problem == problem) & (table.metric == metric)]
-            for (optimizer, device), rows in panel.groupby(["optimizer", "device"]):
-                rows = rows.sort_values("epoch")
-                color = palette[optimizer]
-                ax.fill_between(rows.epoch, rows.paper_q1, rows.paper_q3, color=color, alpha=0.15)
-                ax.plot(rows.epoch, rows.paper_median, color=color, linestyle="--", linewidth=1)
-                x = rows.epoch + offsets[optimizer]
-                err = [rows.ours_median - rows.ours_q1, rows.ours_q3 - rows.ours_median]
-                inside = rows.inside_band.astype(bool)
-                ax.errorbar(x, rows.ours_median, yerr=err, fmt="none", ecolor=color, capsize=2)
-                label = f"{optimizer} ({device}, {int(rows.seeds.min())} seeds)"
-                ax.scatter(x[inside], rows.ours_median[inside], color=color, s=18, zorder=3,
+    for i, j, problem, metric, panel in panels:
+        ax = axes[i][j]
+        for (optimizer, device), rows in panel.groupby(["optimizer", "device"]):
+            rows = rows.sort_values("epoch")
+            color = palette[optimizer]
+            ax.fill_between(rows.epoch, rows.paper_q1, rows.paper_q3, color=color, alpha=0.15)
+            ax.plot(rows.epoch, rows.paper_median, color=color, linestyle="--", linewidth=1)
+            x = rows.epoch + offsets[optimizer]
+            err = [rows.ours_median - rows.ours_q1, rows.ours_q3 - rows.ours_median]
+            inside = rows.inside_band.astype(bool)
+            ax.errorbar(x, rows.ours_median, yerr=err, fmt="none", ecolor=color, capsize=2)
+            label = f"{optimizer} ({device}, {int(rows.seeds.min())} seeds)"
+            ax.scatter(x[inside], rows.ours_median[inside], color=color, s=18, zorder=3,
                            label=label)  # fmt: skip
-                ax.scatter(x[~inside], rows.ours_median[~inside], facecolors="white",
+            ax.scatter(x[~inside], rows.ours_median[~inside], facecolors="white",
                            edgecolors=color, s=18, zorder=3)  # fmt: skip
-            ax.set_title(f"{problem} | {PAPER_PANELS[metric]}", fontsize=9)
-            ax.set_xlabel("epoch")
-            ax.set_xticks(sorted(set(panel.epoch)))
-            if j == len(metrics) - 1:
-                ax.legend(fontsize=7)
+        ax.set_title(f"{problem} | {PAPER_PANELS[metric]}", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.set_xticks(sorted(set(panel.epoch)))
+        if j == axes.shape[1] - 1:
+            ax.legend(fontsize=7)
     fig.suptitle(
         "ours (points: median, bars: quartiles; hollow: outside) in the paper's bands "
         "(shaded: quartiles, dashed: median)",
