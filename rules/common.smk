@@ -112,6 +112,11 @@ def best_of(wildcards):
     return study.best_path(config, wildcards.problem, wildcards.optimizer, wildcards.device)
 
 
+def job_priority(wildcards):
+    """Slow optimizers' jobs first, so that the last ones to run are short (registry cost)."""
+    return study.relative_cost(config, wildcards.optimizer)
+
+
 def gpu_jobs(wildcards):
     """One GPU for CUDA jobs, none otherwise (resource for cluster executors)."""
     return 1 if wildcards.device == "cuda" else 0

@@ -15,6 +15,7 @@ rule tune:
             study.chunk(config, "tune", w.problem, w.optimizer, w.device, int(w.chunk))
         ),
     threads: config["threads"]
+    priority: job_priority
     resources:
         gpu=gpu_jobs,
     conda:
@@ -59,6 +60,7 @@ rule final_seeds:
         ),
         best=lambda w, input: f"--best {input.best}" if input.best else "",
     threads: config["threads"]
+    priority: job_priority
     resources:
         gpu=gpu_jobs,
     conda:

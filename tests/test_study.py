@@ -271,3 +271,14 @@ def test_an_entry_s_data_protocol_overrides_the_study_s():
     # not a grid axis, not a hyperparameter
     assert "holdout" not in study.hyperparameters(study.entry(config, "fmnist_2c2d", "sgd"))
     assert "holdout" not in study.hyperparameters(study.entry(config, "mnist_cnn", "sgd"))
+
+
+def test_the_slowest_optimizers_jobs_start_first():
+    # The workflow's priority per job: exact DiagGGN steps cost about four DiagGGN-MC steps
+    # and ten SGD steps (fmnist_2c2d, one thread); a class by import path counts as SGD.
+    config = resolved("config/paper-check.yaml")
+    cost = {name: study.relative_cost(config, name) for name in config["optimizers"]}
+    assert cost["diag_ggn_exact"] > 3 * cost["diag_ggn_mc"] > 3 * cost["sgd"]
+    assert cost["adam"] >= cost["sgd"] == 1.0
+    config["optimizers"]["mine"] = {"class": "torch.optim:RMSprop", "lr": [0.01]}
+    assert study.relative_cost(config, "mine") == 1.0

@@ -126,6 +126,20 @@ def optimizer_class(config: dict[str, Any], optimizer: str) -> str:
     return config["optimizers"][optimizer].get("class", optimizer)
 
 
+def relative_cost(config: dict[str, Any], optimizer: str) -> float:
+    """How slow an entry's steps are relative to SGD's (1 for a class by import path).
+
+    Args:
+        config: Validated study configuration.
+        optimizer: The entry's key.
+
+    Returns:
+        The registry's ``cost`` of the optimizer that builds it.
+    """
+    kind = optimizer_class(config, optimizer)
+    return 1.0 if plugins.is_import_path(kind) else get_spec(kind).cost
+
+
 def hyperparameters(values: dict[str, Any]) -> dict[str, Any]:
     """The hyperparameters of an :func:`entry` (every key but ``tune``).
 
