@@ -223,3 +223,13 @@ def test_the_paper_check_s_table_follows_from_its_runs():
     assert set(written.epoch) == set(range(config["problems"]["fmnist_2c2d"]["epochs"] + 1))
     assert (written.seeds == len(config["final_seeds"])).all()
     assert (written.paper_q1 <= written.paper_q3).all()
+
+
+def test_a_run_shorter_than_the_paper_s_is_not_held_to_its_final_accuracy(tmp_path):
+    tables = synthetic_study(tmp_path)
+    runs = pd.read_csv(tables / "runs.csv").assign(steps_done=30)  # 3 epochs of 10 steps
+    table = paper.comparison(pd.read_csv(tables / "final_metrics.csv"), runs)
+    assert set(table.ours_epochs) == {3.0} and set(table.paper_epochs) == {100}
+    assert set(table.verdict) == {"shorter"}
+    full = paper.comparison(pd.read_csv(tables / "final_metrics.csv"), runs.assign(steps_done=1000))
+    assert set(full.verdict) == {"agrees", "lower"}  # 100 epochs: held to it

@@ -339,45 +339,51 @@ def paper_curves(curves: pd.DataFrame) -> plt.Figure:
 
 
 def paper_epochs(table: pd.DataFrame) -> plt.Figure:
-    """Ours epoch by epoch inside the paper's quartile bands.
+    """Ours epoch by epoch against the paper's quartile bands, as offsets from its median.
 
     Args:
         table: The ``paper_epochs`` table.
 
     Returns:
-        Rows: problems; columns: the paper's metrics. Per optimizer the paper's quartile
-        band (shaded) and median (line), ours as points (median) with bars (quartiles),
-        hollow where outside the band widened by its tolerance.
+        Rows: problems; columns: the paper's metrics. Per optimizer and epoch, the paper's
+        quartile band (thick bar) and the band widened by its tolerance (thin line), both
+        relative to the paper's median; ours as a point (median) with bars (quartiles),
+        hollow where it lies outside the widened band.
     """
     if table.empty:
         return _empty("no epoch of ours to set beside the paper's curves")
     fig, axes, panels, palette = _paper_grid(table)
     optimizers = sorted(palette)
-    offsets = {o: 0.08 * (i - (len(optimizers) - 1) / 2) for i, o in enumerate(optimizers)}
+    offsets = {o: 0.6 * (i / max(len(optimizers) - 1, 1) - 0.5) for i, o in enumerate(optimizers)}
     for i, j, problem, metric, panel in panels:
         ax = axes[i][j]
+        ax.axhline(0, color="grey", linewidth=0.6)
         for (optimizer, device), rows in panel.groupby(["optimizer", "device"]):
-            rows = rows.sort_values("epoch")
             color = palette[optimizer]
-            ax.fill_between(rows.epoch, rows.paper_q1, rows.paper_q3, color=color, alpha=0.15)
-            ax.plot(rows.epoch, rows.paper_median, color=color, linestyle="--", linewidth=1)
             x = rows.epoch + offsets[optimizer]
+            base = rows.paper_median
+            low, high = rows.paper_q1 - rows.tolerance, rows.paper_q3 + rows.tolerance
+            ax.vlines(x, low - base, high - base, color=color, linewidth=0.8)
+            ax.vlines(x, rows.paper_q1 - base, rows.paper_q3 - base, color=color, linewidth=6,
+                      alpha=0.3)  # fmt: skip
+            ours = rows.ours_median - base
             err = [rows.ours_median - rows.ours_q1, rows.ours_q3 - rows.ours_median]
             inside = rows.inside_band.astype(bool)
-            ax.errorbar(x, rows.ours_median, yerr=err, fmt="none", ecolor=color, capsize=2)
+            ax.errorbar(x, ours, yerr=err, fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
             label = f"{optimizer} ({device}, {int(rows.seeds.min())} seeds)"
-            ax.scatter(x[inside], rows.ours_median[inside], color=color, s=18, zorder=3,
-                           label=label)  # fmt: skip
-            ax.scatter(x[~inside], rows.ours_median[~inside], facecolors="white",
-                           edgecolors=color, s=18, zorder=3)  # fmt: skip
+            ax.scatter(x[inside], ours[inside], color=color, edgecolors="black", s=22, zorder=3,
+                       label=label)  # fmt: skip
+            ax.scatter(x[~inside], ours[~inside], facecolors="white", edgecolors=color, s=22,
+                       zorder=3)  # fmt: skip
         ax.set_title(f"{problem} | {PAPER_PANELS[metric]}", fontsize=9)
         ax.set_xlabel("epoch")
+        ax.set_ylabel("minus the paper's median", fontsize=8)
         ax.set_xticks(sorted(set(panel.epoch)))
         if j == axes.shape[1] - 1:
             ax.legend(fontsize=7)
     fig.suptitle(
-        "ours (points: median, bars: quartiles; hollow: outside) in the paper's bands "
-        "(shaded: quartiles, dashed: median)",
+        "ours (points: median, bars: quartiles; hollow: outside) against the paper's quartile "
+        "bands (thick) widened by the tolerance (thin), relative to the paper's median",
         fontsize=9,
     )
     fig.tight_layout()

@@ -144,17 +144,31 @@ def _verdict(ours: float, q1: float, q3: float, paper: float, p1: float, p3: flo
     return "higher" if ours > paper else "lower"
 
 
-def comparison(final_metrics: pd.DataFrame) -> pd.DataFrame:
+def _our_epochs(runs: pd.DataFrame | None) -> dict[tuple[str, str, str], float]:
+    """The epochs our final runs trained, per problem, optimizer and device (median)."""
+    if runs is None or not {"steps_done", "steps_per_epoch"} <= set(runs.columns):
+        return {}
+    final = runs[runs.stage == "final"]
+    epochs = final.steps_done / final.steps_per_epoch
+    grouped = epochs.groupby([final.problem, final.optimizer, final.device]).median()
+    return {key: float(value) for key, value in grouped.items() if np.isfinite(value)}
+
+
+def comparison(final_metrics: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Final test accuracy, ours beside the paper's, per problem, optimizer and device.
 
     Args:
         final_metrics: The ``final_metrics`` table.
+        runs: The ``runs`` table, for the epochs our runs trained; None: not known.
 
     Returns:
         Medians and quartiles of both, the difference, whether each median lies in the
-        other's interquartile range, both best settings, a one-word verdict (``agrees``:
-        one median inside the other's IQR; else ``higher`` or ``lower``), and the source.
+        other's interquartile range, both best settings, both numbers of epochs, a
+        one-word verdict (``agrees``: one median inside the other's IQR; else ``higher``
+        or ``lower``; ``shorter`` where our runs trained fewer epochs than the paper's,
+        whose final accuracy they then cannot be held to), and the source.
     """
+    epochs = _our_epochs(runs)
     ours = final_metrics[
         (final_metrics.metric == "final_test_accuracy") & final_metrics.optimizer.isin(list(LABELS))
     ]
@@ -189,9 +203,11 @@ def comparison(final_metrics: pd.DataFrame) -> pd.DataFrame:
                 "ours_damping": getattr(row, "damping", np.nan),
                 "paper_lr": np.nan if best is None else best.lr,
                 "paper_damping": np.nan if best is None else best.damping,
-                "verdict": _verdict(
-                    row.median, row.q1, row.q3, theirs["median"], theirs.q1, theirs.q3
-                ),
+                "ours_epochs": epochs.get((row.problem, row.optimizer, row.device), np.nan),
+                "paper_epochs": theirs.epochs,
+                "verdict": "shorter"
+                if epochs.get((row.problem, row.optimizer, row.device), np.inf) < theirs.epochs
+                else _verdict(row.median, row.q1, row.q3, theirs["median"], theirs.q1, theirs.q3),
                 "paper_source": SOURCE,
             }
         )
@@ -201,8 +217,8 @@ def comparison(final_metrics: pd.DataFrame) -> pd.DataFrame:
 COMPARISON_COLUMNS = [
     "problem", "optimizer", "device", "protocol", "ours_median", "ours_q1", "ours_q3", "seeds",
     "paper_median", "paper_q1", "paper_q3", "difference", "ours_inside_paper_iqr",
-    "paper_inside_ours_iqr", "ours_lr", "ours_damping", "paper_lr", "paper_damping", "verdict",
-    "paper_source",
+    "paper_inside_ours_iqr", "ours_lr", "ours_damping", "paper_lr", "paper_damping",
+    "ours_epochs", "paper_epochs", "verdict", "paper_source",
 ]  # fmt: skip
 
 
@@ -312,7 +328,7 @@ def tables(tables: Path, tolerance: dict[str, float] | None = None) -> dict[str,
     curves_table, runs = pd.read_csv(folder / "curves.csv"), pd.read_csv(folder / "runs.csv")
     per_epoch = epochs(curves_table, runs, tolerance)
     return {
-        "paper_comparison": comparison(pd.read_csv(folder / "final_metrics.csv")),
+        "paper_comparison": comparison(pd.read_csv(folder / "final_metrics.csv"), runs),
         "paper_epochs": per_epoch,
         "paper_epochs_summary": epochs_summary(per_epoch),
         "paper_curves": comparison_curves(curves_table, runs),

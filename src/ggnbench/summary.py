@@ -115,11 +115,17 @@ def render(tables: Path, config: dict[str, Any]) -> str:
         shown = comparison.assign(
             ours=comparison.ours_median.round(4), paper=comparison.paper_median.round(4)
         )
+        columns = ["problem", "optimizer", "device", "seeds", "ours", "paper", "verdict"]
+        if "ours_epochs" in shown:
+            pairs = zip(shown.ours_epochs, shown.paper_epochs, strict=True)
+            shown = shown.assign(epochs=[f"{o:g} / {p:g}" for o, p in pairs])
+            columns.insert(4, "epochs")
         lines += [
-            "**Final test accuracy** (at our last epoch) against the paper's at its last "
-            "epoch (table paper_comparison):",
+            "**Final test accuracy** at our last epoch against the paper's at its last epoch "
+            "(table paper_comparison; epochs: ours / the paper's; shorter: our runs stop "
+            "before the paper's end, so only the per-epoch comparison above applies):",
             "",
-            *_table(shown, ["problem", "optimizer", "device", "seeds", "ours", "paper", "verdict"]),
+            *_table(shown, columns),
         ]
     if verdicts.empty and comparison.empty:
         lines += ["No run of this study has a counterpart among the paper's curves.", ""]
