@@ -38,7 +38,7 @@ example: setup  ## your own optimizer beside the built-ins (examples/config.yaml
 	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake all --cores $(CORES) --configfile examples/config.yaml
 	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake --report results/example/report.html --configfile examples/config.yaml
 
-paper-check: setup  ## the Fashion-MNIST panel on real data, cut to fit 2 CPU cores (~35 min): paper_epochs table, figure, report
+paper-check: setup  ## the Fashion-MNIST panel on real data, cut to fit 2 CPU cores (~40 min): paper_epochs table, figure, report
 	$(BIN)/ggnbench check-config config/paper-check.yaml
 	$(BIN)/snakemake all --cores $(CORES) --configfile config/paper-check.yaml
 	$(BIN)/snakemake --report results/paper-check/report.html --configfile config/paper-check.yaml
