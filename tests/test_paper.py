@@ -233,3 +233,14 @@ def test_a_run_shorter_than_the_paper_s_is_not_held_to_its_final_accuracy(tmp_pa
     assert set(table.verdict) == {"shorter"}
     full = paper.comparison(pd.read_csv(tables / "final_metrics.csv"), runs.assign(steps_done=1000))
     assert set(full.verdict) == {"agrees", "lower"}  # 100 epochs: held to it
+
+
+def test_a_study_without_the_paper_s_problems_has_empty_per_epoch_tables(tmp_path):
+    # The quick and tiny studies train digits_cnn, which the paper never ran.
+    curves = pd.DataFrame(columns=["problem", "optimizer", "device", "seed", "step", "split",
+                                   "loss", "accuracy", "time_s"])  # fmt: skip
+    runs = pd.DataFrame(columns=["stage", "problem", "optimizer", "device", "seed",
+                                 "steps_per_epoch"])  # fmt: skip
+    table = paper.epochs(curves, runs)
+    assert table.empty and list(table.columns) == paper.EPOCH_COLUMNS
+    assert paper.epochs_summary(table).empty

@@ -258,7 +258,10 @@ def epochs(
     """
     tolerance = {**DEFAULT_TOLERANCE, **(tolerance or {})}
     ours = our_curves(curves_table, runs)
-    ours = ours[np.isclose(ours.epoch, ours.epoch.round())].assign(epoch=lambda f: f.epoch.round())
+    if ours.empty:
+        return pd.DataFrame(columns=EPOCH_COLUMNS)
+    epoch = ours.epoch.astype(float)
+    ours = ours[np.isclose(epoch, epoch.round())].assign(epoch=lambda f: f.epoch.round())
     ours = ours.astype({"epoch": int})
     theirs = curves().rename(columns={"median": "paper_median", "q1": "paper_q1", "q3": "paper_q3"})
     both = ours.rename(columns={"median": "ours_median", "q1": "ours_q1", "q3": "ours_q3"}).merge(
