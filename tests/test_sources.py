@@ -205,3 +205,9 @@ def test_the_debian_files_copied_into_raw_by_hand_are_found(tmp_path, capsys, mo
     argv = ["download", "fmnist", "--data-root", str(tmp_path / "data"), "--no-download"]
     assert cli.main(argv) == 0
     assert "source: folder" in capsys.readouterr().out
+
+
+def test_bundled_digits_record_their_source(tmp_path):
+    record = data.prepare("digits", tmp_path)
+    assert record["source"] == "bundled" and "scikit-learn" in record["origin"]
+    assert set(record["sha256"]) == {"digits.pt"}

@@ -303,6 +303,9 @@ def ensure(
             source can replace it (the message says which file and why).
     """
     root = Path(root)
+    if spec.torchvision is None:  # bundled with a Python package: nothing to place
+        origin = SOURCES["bundled"].provide(spec, root, {})
+        return record(spec, root, origin=origin, source="bundled")
     found = [] if folder is not None else placed_problems(spec, root, strict)
     if folder is None and not found:
         if _compressed_only(spec, root):  # .gz files put there by hand: decompress them
