@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ggnbench import defaults, plugins
+from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
 from ggnbench.data import DATASET_NAMES
 from ggnbench.errors import GGNBenchError
 from ggnbench.problems import EVALUATIONS
@@ -281,6 +282,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         curvature_average=args.curvature_average,
         curvature_beta=args.curvature_beta,
         backend=args.backend,
+        shared_factors=args.shared_factors,
+        inverse_every=args.inverse_every,
         weight_decay=args.weight_decay,
         seed=args.seed,
         device=args.device,
@@ -295,6 +298,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         data_root=str(args.data_root),
         download=not args.no_download,
         threads=args.threads,
+        allow_large_curvature=args.allow_large_curvature,
     )
     update, close = _progress(f"{cfg.problem}/{cfg.optimizer}")
     try:
@@ -302,6 +306,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     finally:
         close()
     summary = info["summary"]
+    if info.get("failure"):
+        print(f"failed at step {info['diverged_at']}: {info['failure']}", file=sys.stderr)
     print(
         f"{info['status']}: {summary['steps_done']} steps, "
         f"final valid accuracy {summary.get('final_valid_accuracy', float('nan')):.4f}, "
@@ -354,23 +360,45 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "YAML: 0.9, true, name)",
     )
     p.add_argument("--lr", type=_float, required=True, help="learning rate (> 0)")
-    p.add_argument("--damping", type=_float, help="damping added to the GGN diagonal (DiagGGN)")
-    p.add_argument("--momentum", type=_float, help="momentum (sgd only)")
+    p.add_argument(
+        "--damping", type=_float, help="damping of the curvature (DiagGGN and the K-FAC family)"
+    )
+    p.add_argument("--momentum", type=_float, help="momentum (sgd only; default 0)")
     p.add_argument(
         "--curvature-average",
-        choices=["none", "mean", "ema"],
-        help="DiagGGN's curvature: the current mini-batch's diagonal (none: the example's "
-        "rule, the default), the mean of all diagonals so far (mean: the paper's), or a "
-        "bias-corrected exponential average (ema)",
+        choices=list(CURVATURE_AVERAGES),
+        help="the curvature of DiagGGN and the K-FAC family: the current mini-batch's (none: "
+        "the example's rule, the default), the mean of all mini-batches so far (mean: the "
+        "paper's), or a bias-corrected exponential average (ema)",
     )
     p.add_argument(
-        "--curvature-beta", type=_float, help="decay of the ema curvature average (0.95)"
+        "--curvature-beta",
+        type=_float,
+        help=f"decay of the ema curvature average ({defaults.CURVATURE_BETA})",
     )
     p.add_argument(
         "--backend",
-        choices=["backpack", "native"],
+        choices=list(BACKENDS),
         help="what computes DiagGGN's GGN diagonal: BackPACK's extension (backpack, the "
         "default) or ggnbench's own hooks (native)",
+    )
+    p.add_argument(
+        "--shared-factors",
+        choices=list(SHARED_FACTORS),
+        help="K-FAC family: average a Kronecker factor that BackPACK hands to a weight and "
+        "its bias (KFRA's Linear layers) as two copies (separate, the default) or as the one "
+        "tensor, updated once per parameter (aliased: the paper's code)",
+    )
+    p.add_argument(
+        "--inverse-every",
+        type=int,
+        help="K-FAC family: recompute the inverse factors every K steps (1, as the paper)",
+    )
+    p.add_argument(
+        "--allow-large-curvature",
+        action="store_true",
+        help="run KFRA even where its dense backpropagated matrices exceed "
+        f"{defaults.DENSE_CURVATURE_LIMIT_BYTES // 2**20} MiB (refused otherwise)",
     )
     p.add_argument("--weight-decay", type=_float, help="L2 on weights; default: the problem's own")
     p.add_argument(

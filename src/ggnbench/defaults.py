@@ -22,3 +22,8 @@ EVALUATION = "ggnbench"
 SEED = 0
 #: Device of a run.
 DEVICE = "cpu"
+#: Largest dense ``[D, D]`` curvature matrix a recursive curvature (KFRA) may backpropagate
+#: through one layer output before a run is refused (``allow_large_curvature`` overrides).
+DENSE_CURVATURE_LIMIT_BYTES = 256 * 2**20
+#: Decay of the ``ema`` curvature average.
+CURVATURE_BETA = 0.95

@@ -1,249 +1,42 @@
-"""The DiagGGN optimizer and the registry that builds every optimizer by name."""
+"""The registry that builds every optimizer by name, and the backward pass each one needs.
+
+The curvature optimizers live in their own modules (:mod:`ggnbench.diag_ggn`,
+:mod:`ggnbench.kfac`) on the interface of :mod:`ggnbench.curvature`; an entry of
+:data:`OPTIMIZERS` names the factory, its hyperparameters, its relative step cost and its
+curvature source, from which the command line, the studies and the benchmarks take what
+they need.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from backpack import backpack, extend
-from backpack.extensions import DiagGGNExact, DiagGGNMC
 from backpack.extensions.backprop_extension import BackpropExtension
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from ggnbench import plugins
+from ggnbench import diag_ggn, kfac, plugins
+from ggnbench.checks import check_non_negative, check_positive
+from ggnbench.curvature import CurvatureSource
+from ggnbench.diag_ggn import DiagGGN
 from ggnbench.errors import GGNBenchError
-from ggnbench.ggn import NativeDiagGGN
 
-#: BackPACK extension class and the parameter attribute it fills, per curvature kind.
-CURVATURES: dict[str, tuple[type[BackpropExtension], str]] = {
-    "mc": (DiagGGNMC, "diag_ggn_mc"),
-    "exact": (DiagGGNExact, "diag_ggn_exact"),
-}
-
-
-#: How the curvature diagonal entering the update is formed from the mini-batch diagonals.
-CURVATURE_AVERAGES = ("none", "mean", "ema")
-
-#: What computes the mini-batch GGN diagonal: BackPACK's extension (the default; the
-#: published traces are BackPACK's) or ggnbench's own implementation (:mod:`ggnbench.ggn`).
-BACKENDS = ("backpack", "native")
-
-
-class DiagGGN(Optimizer):
-    """Diagonal generalized Gauss-Newton optimizer built on BackPACK.
-
-    The update is ``p <- p - lr * (grad + wd * p) / (m + damping + wd)``, the paper's
-    ``theta <- theta - eta (C + (lambda + delta) I)^-1 (g + delta theta)`` with ``m``
-    the curvature estimate, ``lambda`` the damping and ``delta`` the weight decay. The
-    mini-batch GGN diagonal is read from the parameter attribute (``diag_ggn_mc`` or
-    ``diag_ggn_exact``) filled during ``loss.backward()``: by BackPACK's extension
-    (``backend="backpack"``: the model and loss extended, the backward run inside
-    ``with backpack(*optimizer.backpack_extensions())``) or by :mod:`ggnbench.ggn`
-    (``backend="native"``: :meth:`attach` to model and loss once, the backward run inside
-    ``with optimizer.backward_context()``). :func:`prepare` and :func:`backward` do either.
-    ``curvature_average`` says how ``m`` is formed from the diagonal:
-
-    - ``none``: the current mini-batch's diagonal, as BackPACK's documentation example
-      does; with no weight decay the step is the example's own arithmetic,
-      ``d = g / (diag + damping)`` then ``p.add_(d, alpha=-lr)`` (the published
-      ``p.data.add_(-step_size, d)``).
-    - ``mean``: the arithmetic mean of every diagonal seen so far, as the paper's
-      experiments did: the first diagonal initialises ``m``, then
-      ``m <- (1 - a) m + a x`` with ``a = min(1 / (t + 1), 0.9)`` and ``t`` the number of
-      diagonals already averaged; the step is the paper's arithmetic,
-      ``p += (1 / (m + (damping + wd))) * ((-g - wd * p) * lr)``.
-    - ``ema``: a bias-corrected exponential average, ``m <- beta m + (1 - beta) x`` from
-      ``m = 0``, divided by ``1 - beta^t`` (as Adam corrects its moments).
-
-    The average is optimizer state (``state[p]["curvature"]`` and ``["observations"]``)
-    and part of :meth:`state_dict`.
-    """
-
-    def __init__(
-        self,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        lr: float,
-        damping: float,
-        curvature: str = "mc",
-        weight_decay: float = 0.0,
-        curvature_average: str = "none",
-        curvature_beta: float = 0.95,
-        backend: str = "backpack",
-    ) -> None:
-        """Create the optimizer.
-
-        Args:
-            params: Parameters or parameter groups, as for any torch optimizer.
-            lr: Step size, > 0.
-            damping: Added to the curvature diagonal, >= 0.
-            curvature: ``"mc"`` (DiagGGNMC, one Monte-Carlo sample) or ``"exact"``.
-            weight_decay: L2 coefficient, >= 0; enters gradient and denominator.
-            curvature_average: ``"none"``, ``"mean"`` or ``"ema"`` (see the class).
-            curvature_beta: Decay of the ``ema`` average, in [0, 1).
-            backend: ``"backpack"`` or ``"native"`` (see the class).
-
-        Raises:
-            GGNBenchError: If a hyperparameter is out of range or unknown.
-        """
-        if curvature not in CURVATURES:
-            raise GGNBenchError(f"unknown curvature {curvature!r}; use one of {sorted(CURVATURES)}")
-        if backend not in BACKENDS:
-            raise GGNBenchError(f"unknown backend {backend!r}; use one of {list(BACKENDS)}")
-        if curvature_average not in CURVATURE_AVERAGES:
-            raise GGNBenchError(
-                f"unknown curvature_average {curvature_average!r}; use one of "
-                f"{list(CURVATURE_AVERAGES)}"
-            )
-        check_positive("lr", lr)
-        check_non_negative("damping", damping)
-        check_non_negative("weight_decay", weight_decay)
-        check_non_negative("curvature_beta", curvature_beta)
-        if curvature_beta >= 1:
-            raise GGNBenchError(f"curvature_beta must be < 1, got {curvature_beta!r}")
-        self.curvature = curvature
-        self.backend = backend
-        self._native: NativeDiagGGN | None = None
-        defaults = {
-            "lr": lr,
-            "damping": damping,
-            "weight_decay": weight_decay,
-            "curvature_average": curvature_average,
-            "curvature_beta": curvature_beta,
-            "backend": backend,
-        }
-        super().__init__(params, defaults)
-
-    def backpack_extensions(self) -> tuple[BackpropExtension, ...]:
-        """The BackPACK extensions that ``backward`` must run for :meth:`step`.
-
-        Returns:
-            A fresh instance of the curvature extension; none with the native backend.
-        """
-        if self.backend == "native":
-            return ()
-        return (CURVATURES[self.curvature][0](),)
-
-    def attach(self, model: nn.Module, loss_fn: nn.Module) -> None:
-        """Register the native backend's hooks on model and loss (no-op for BackPACK).
-
-        Args:
-            model: The network whose parameters this optimizer updates.
-            loss_fn: Its ``CrossEntropyLoss``.
-
-        Raises:
-            GGNBenchError: If the native backend does not support a layer or the loss.
-        """
-        if self.backend == "native":
-            self._native = NativeDiagGGN(self.curvature)
-            self._native.attach(model, loss_fn)
-
-    def backward_context(self) -> contextlib.AbstractContextManager:
-        """The context to run ``loss.backward()`` in so that :meth:`step` finds the diagonal.
-
-        Returns:
-            ``backpack(...)`` with the curvature extension, or the attached native backend.
-
-        Raises:
-            GGNBenchError: If the native backend was not attached to a model.
-        """
-        if self.backend == "backpack":
-            return backpack(*self.backpack_extensions())
-        if self._native is None:
-            raise GGNBenchError(
-                "DiagGGN(backend='native') is not attached: call optimizer.attach(model, "
-                "loss_fn) (or ggnbench.optim.prepare) before the first forward pass"
-            )
-        return self._native
-
-    def _average(self, p: Tensor, diag: Tensor, mode: str, beta: float) -> Tensor:
-        """Fold one mini-batch diagonal into the parameter's running curvature estimate."""
-        state = self.state[p]
-        seen = state.get("observations", 0)
-        if mode == "mean":
-            if seen == 0:
-                state["curvature"] = diag.detach().clone()
-            else:
-                alpha = min(1.0 / (seen + 1), 0.9)
-                state["curvature"].mul_(1 - alpha).add_(diag, alpha=alpha)
-            state["observations"] = seen + 1
-            return state["curvature"]
-        if seen == 0:
-            state["curvature"] = torch.zeros_like(diag)
-        state["curvature"].mul_(beta).add_(diag, alpha=1 - beta)
-        state["observations"] = seen + 1
-        return state["curvature"] / (1 - beta ** (seen + 1))
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
-        """Apply one update to every parameter that has a gradient.
-
-        Args:
-            closure: Not supported; present for the torch interface.
-
-        Returns:
-            None.
-
-        Raises:
-            GGNBenchError: If a closure is passed, or a parameter with a gradient
-                lacks the curvature attribute (backward ran without the extension).
-        """
-        if closure is not None:
-            raise GGNBenchError("DiagGGN.step takes no closure; call backward first")
-        attr = CURVATURES[self.curvature][1]
-        for group in self.param_groups:
-            lr, wd, mode = group["lr"], group["weight_decay"], group["curvature_average"]
-            shift = group["damping"] + wd
-            for i, p in enumerate(q for q in group["params"] if q.grad is not None):
-                diag = getattr(p, attr, None)
-                if diag is None:
-                    raise GGNBenchError(
-                        f"parameter {i} has no '{attr}': run loss.backward() inside "
-                        "`with optimizer.backward_context():` after ggnbench.optim.prepare"
-                    )
-                if mode == "none":
-                    if wd == 0.0:
-                        direction = p.grad / (diag + group["damping"])
-                    else:
-                        direction = (p.grad + wd * p) / (diag + shift)
-                    p.add_(direction, alpha=-lr)
-                    continue
-                estimate = self._average(p, diag, mode, group["curvature_beta"])
-                inverse = 1 / (estimate + shift)
-                p.add_(inverse * ((-p.grad - wd * p) * lr))
-        return None
-
-
-def check_positive(name: str, value: float) -> None:
-    """Reject a hyperparameter that is not a finite number > 0.
-
-    Args:
-        name: Hyperparameter name, for the message.
-        value: Its value.
-
-    Raises:
-        GGNBenchError: If the value is not finite and positive.
-    """
-    if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise GGNBenchError(f"{name} must be a finite number > 0, got {value!r}")
-
-
-def check_non_negative(name: str, value: float) -> None:
-    """Reject a hyperparameter that is not a finite number >= 0.
-
-    Args:
-        name: Hyperparameter name, for the message.
-        value: Its value.
-
-    Raises:
-        GGNBenchError: If the value is not finite and non-negative.
-    """
-    if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-        raise GGNBenchError(f"{name} must be a finite number >= 0, got {value!r}")
+__all__ = [
+    "OPTIMIZERS",
+    "DiagGGN",
+    "OptimizerSpec",
+    "build_optimizer",
+    "check_non_negative",
+    "check_positive",
+    "curvature_sources",
+    "get_spec",
+    "hyperparameters",
+]
 
 
 @dataclass(frozen=True)
@@ -255,11 +48,15 @@ class OptimizerSpec:
         hyperparams: Names of the hyperparameters it accepts (besides ``lr``).
         cost: Time of one step relative to SGD's, for scheduling (the workflow starts the
             slowest jobs first); measured on fmnist_2c2d at one thread (README).
+        curvature: The curvature source it reads after the backward pass, if any.
+        label: Its name in the paper's figures and tables.
     """
 
     factory: Callable[..., Optimizer]
     hyperparams: tuple[str, ...]
     cost: float = 1.0
+    curvature: CurvatureSource | None = None
+    label: str = ""
 
 
 def _sgd(params: Any, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> Optimizer:
@@ -278,14 +75,71 @@ def _diag_ggn(curvature: str) -> Callable[..., Optimizer]:
     return build
 
 
-_DIAG_GGN_HPARAMS = ("damping", "weight_decay", "curvature_average", "curvature_beta", "backend")
+def _kronecker(source: CurvatureSource) -> Callable[..., Optimizer]:
+    def build(params: Any, lr: float, damping: float, **options: Any) -> Optimizer:
+        return kfac.KroneckerFactored(params, lr=lr, damping=damping, source=source, **options)
+
+    return build
+
+
+_AVERAGED = ("damping", "weight_decay", "curvature_average", "curvature_beta")
+_DIAG_GGN_HPARAMS = (*_AVERAGED, "backend")
+_KRONECKER_HPARAMS = (*_AVERAGED, "shared_factors", "inverse_every")
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec(_sgd, ("momentum", "weight_decay"), cost=1.0),
-    "adam": OptimizerSpec(_adam, ("weight_decay",), cost=1.2),
-    "diag_ggn_mc": OptimizerSpec(_diag_ggn("mc"), _DIAG_GGN_HPARAMS, cost=2.4),
-    "diag_ggn_exact": OptimizerSpec(_diag_ggn("exact"), _DIAG_GGN_HPARAMS, cost=9.6),
+    "sgd": OptimizerSpec(_sgd, ("momentum", "weight_decay"), cost=1.0, label="Momentum"),
+    "adam": OptimizerSpec(_adam, ("weight_decay",), cost=1.2, label="Adam"),
+    "diag_ggn_mc": OptimizerSpec(
+        _diag_ggn("mc"), _DIAG_GGN_HPARAMS, cost=2.4, curvature=diag_ggn.MC, label="DiagGGN-MC"
+    ),
+    "diag_ggn_exact": OptimizerSpec(
+        _diag_ggn("exact"),
+        _DIAG_GGN_HPARAMS,
+        cost=9.6,
+        curvature=diag_ggn.EXACT,
+        label="DiagGGN",
+    ),
+    "kfac": OptimizerSpec(
+        _kronecker(kfac.KFAC_SOURCE),
+        _KRONECKER_HPARAMS,
+        cost=2.4,
+        curvature=kfac.KFAC_SOURCE,
+        label="KFAC",
+    ),
+    "kflr": OptimizerSpec(
+        _kronecker(kfac.KFLR_SOURCE),
+        _KRONECKER_HPARAMS,
+        cost=2.4,
+        curvature=kfac.KFLR_SOURCE,
+        label="KFLR",
+    ),
+    "kfra": OptimizerSpec(
+        _kronecker(kfac.KFRA_SOURCE),
+        _KRONECKER_HPARAMS,
+        cost=2.4,
+        curvature=kfac.KFRA_SOURCE,
+        label="KFRA",
+    ),
 }
+
+
+def curvature_sources() -> dict[str, CurvatureSource]:
+    """Every curvature optimizer's source, by optimizer name.
+
+    Returns:
+        Registry name to curvature source, for the optimizers that have one.
+    """
+    return {name: spec.curvature for name, spec in OPTIMIZERS.items() if spec.curvature}
+
+
+def hyperparameters() -> tuple[str, ...]:
+    """Every hyperparameter some built-in optimizer takes besides ``lr`` and weight decay.
+
+    Returns:
+        The names, in registry order.
+    """
+    names = (n for spec in OPTIMIZERS.values() for n in spec.hyperparams if n != "weight_decay")
+    return tuple(dict.fromkeys(names))
 
 
 def get_spec(name: str) -> OptimizerSpec:

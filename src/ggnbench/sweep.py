@@ -58,6 +58,7 @@ def train_to_folder(
         "resolved": result.resolved,
         "status": result.status,
         "diverged_at": result.diverged_at,
+        "failure": result.failure,
         "summary": result.summary,
         "provenance": provenance.collect(result.resolved["device"]),
     }

@@ -25,15 +25,16 @@ from torch.optim import Optimizer
 from torch.utils.data import DataLoader
 
 from ggnbench import defaults, plugins
+from ggnbench.checks import check_non_negative, check_positive
+from ggnbench.curvature import CurvatureOptimizer, check_feasible
 from ggnbench.devices import resolve_device, synchronize
-from ggnbench.errors import GGNBenchError
+from ggnbench.errors import GGNBenchError, StepFailure
 from ggnbench.optim import (
     backward,
     build_from_class,
     build_optimizer,
-    check_non_negative,
-    check_positive,
     get_spec,
+    hyperparameters,
     prepare,
 )
 from ggnbench.problems import EVALUATIONS, NO_HOLDOUT, Problem, get_problem, make_loaders
@@ -44,8 +45,8 @@ warnings.filterwarnings("ignore", message="Full backward hook is firing", catego
 #: Validation holdouts: the problem's fixed permutation, or one drawn with the run's seed.
 HOLDOUTS = ("fixed", "per_seed", "none")
 
-#: RunConfig fields that are hyperparameters of the built-in optimizers.
-BUILTIN_FIELDS = ("damping", "momentum", "curvature_average", "curvature_beta", "backend")
+#: RunConfig fields that are hyperparameters of the built-in optimizers (the registry's).
+BUILTIN_FIELDS = hyperparameters()
 
 #: Progress callback: (steps done, steps total, last minibatch loss).
 Progress = Callable[[int, int, float], None]
@@ -59,13 +60,18 @@ class RunConfig:
         problem: Problem name.
         optimizer: Optimizer name: the registry name, or the study's config key.
         lr: Learning rate.
-        damping: Damping (DiagGGN optimizers only).
+        damping: Damping (curvature optimizers only).
         momentum: Momentum (``sgd`` only).
-        curvature_average: DiagGGN's curvature estimate: ``none`` (the current mini-batch's
-            diagonal, the example's rule), ``mean`` (the paper's) or ``ema``.
+        curvature_average: The curvature estimate of a curvature optimizer: ``none`` (the
+            current mini-batch's, the example's rule), ``mean`` (the paper's) or ``ema``.
         curvature_beta: Decay of the ``ema`` curvature average.
         backend: What computes DiagGGN's GGN diagonal: ``backpack`` (None: the default)
             or ``native`` (:mod:`ggnbench.ggn`).
+        shared_factors: How the K-FAC family averages a factor two parameters share:
+            ``separate`` (None: the default) or ``aliased`` (the paper's code).
+        inverse_every: The K-FAC family's inversion interval in steps (None: every step).
+        allow_large_curvature: Run a curvature whose dense backpropagated matrices exceed
+            the limit (KFRA on convolutional networks) instead of refusing it.
         weight_decay: L2 on weights; None takes the problem's default.
         seed: Seed set before loaders and model are built.
         device: ``cpu``, ``cuda`` or ``auto``.
@@ -98,6 +104,8 @@ class RunConfig:
     curvature_average: str | None = None
     curvature_beta: float | None = None
     backend: str | None = None
+    shared_factors: str | None = None
+    inverse_every: int | None = None
     weight_decay: float | None = None
     seed: int = defaults.SEED
     device: str = defaults.DEVICE
@@ -112,6 +120,7 @@ class RunConfig:
     data_root: str = "data"
     download: bool = True
     threads: int | None = None
+    allow_large_curvature: bool = False
     optimizer_class: str | None = None
     hparams: dict[str, Any] | None = None
 
@@ -134,7 +143,8 @@ class RunConfig:
             self._validate_builtin()
         if (self.steps is None) == (self.epochs is None):
             raise GGNBenchError("give exactly one of --steps and --epochs")
-        for name in ("steps", "epochs", "batch_size", "eval_batch_size", "threads"):
+        counts = ("steps", "epochs", "batch_size", "eval_batch_size", "threads", "inverse_every")
+        for name in counts:
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise GGNBenchError(f"{name} must be a positive integer, got {value!r}")
@@ -194,8 +204,9 @@ class RunResult:
 
     Attributes:
         records: Tidy rows ``step, split, loss, accuracy, time_s``.
-        status: ``ok`` or ``diverged``.
-        diverged_at: Step whose loss was not finite, or None.
+        status: ``ok``, ``diverged`` or ``failed`` (a step that could not be computed).
+        diverged_at: Step whose loss was not finite, or that failed, or None.
+        failure: The one-line reason of a ``failed`` run.
         summary: Final and best metrics, timings and peak memory.
         resolved: Values filled in from defaults (device, batch size, weight decay, steps).
     """
@@ -203,6 +214,7 @@ class RunResult:
     records: list[dict[str, Any]] = field(default_factory=list)
     status: str = "ok"
     diverged_at: int | None = None
+    failure: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     resolved: dict[str, Any] = field(default_factory=dict)
 
@@ -370,6 +382,9 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     model = problem.model_fn().to(device)
     loss_fn = problem.loss_fn().to(device)
     optimizer = build(cfg, model, problem, weight_decay)
+    if isinstance(optimizer, CurvatureOptimizer) and optimizer.backend == "backpack":
+        limit = None if cfg.allow_large_curvature else defaults.DENSE_CURVATURE_LIMIT_BYTES
+        check_feasible(optimizer.source, model, problem.input_shape, limit)
     model, loss_fn = prepare(optimizer, model, loss_fn)
     with_closure = plugins.takes_closure(optimizer)
 
@@ -465,7 +480,11 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                 backward(optimizer, loss)
                 synchronize(device)
                 t_step = time.perf_counter()
-                optimizer.step()
+                try:
+                    optimizer.step()
+                except StepFailure as err:
+                    result.status, result.diverged_at, result.failure = "failed", step, str(err)
+                    break
             synchronize(device)
             t1 = time.perf_counter()
             opt_times.append(t1 - t_step)
