@@ -100,7 +100,8 @@ def bpoptim():
         finally:
             if not had_opt_einsum:
                 del sys.modules["opt_einsum"]
-        _load("backpack.extensions.secondorder.utils", HERE / "backpack_1_0_0" / "secondorder_utils.py")
+        utils = HERE / "backpack_1_0_0" / "secondorder_utils.py"
+        _load("backpack.extensions.secondorder.utils", utils)
     import tests.bpoptim
 
     return tests.bpoptim

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def test_shipped_configs_are_valid(name):
         (lambda c: c["optimizers"]["sgd"].update(lr=[]), "optimizers/sgd/lr", "non-empty"),
         (lambda c: c["optimizers"]["sgd"].update(lr=[-1]), "optimizers/sgd/lr/0", "minimum"),
         (lambda c: c["optimizers"]["sgd"].update(lr=["x"]), "optimizers/sgd/lr/0", "type"),
-        (lambda c: c["optimizers"].update(lbfgs={"lr": [1]}), "optimizers", "lbfgs"),
+        (lambda c: c["optimizers"].update(lbfgs={"lr": [1], "momentum": 0.9}), "lbfgs", "momentum"),
         (lambda c: c.update(threads=0), "threads", "minimum"),
         (lambda c: c.update(final_seeds=[]), "final_seeds", "non-empty"),
         (lambda c: c["optimizers"]["diag_ggn_mc"].update(damping=[-1.0]), "damping/0", "minimum"),
@@ -153,6 +154,9 @@ def test_paper_protocol():
         (lambda o: o["adam"].pop("lr"), "optimizers/adam on digits_cnn has no lr"),
         (lambda o: o["diag_ggn_mc"].update(per_problem={"digits_cnn": {"tune": False}}),
          "optimizers/diag_ggn_mc on digits_cnn is not tuned"),
+        (lambda o: o.update(lbfgs={"lr": [1.0]}), "no built-in optimizer is named 'lbfgs'"),
+        (lambda o: o.update(kfac={"lr": [1.0], "damping": [1.0], "backend": "native"}),
+         "'kfac' does not take backend"),
     ],
 )  # fmt: skip
 def test_inconsistent_plan_is_one_line(edit, words):
@@ -203,7 +207,8 @@ def enums(node, found=None) -> list[list]:
 def test_schema_enums_match_the_registries():
     import sys
 
-    from ggnbench.optim import BACKENDS, CURVATURE_AVERAGES, OPTIMIZERS
+    from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
+    from ggnbench.optim import OPTIMIZERS, curvature_sources
     from ggnbench.problems import PROBLEMS
     from ggnbench.train import HOLDOUTS
 
@@ -213,13 +218,20 @@ def test_schema_enums_match_the_registries():
     schema = yaml.safe_load(SCHEMA.read_text())
     found = [tuple(e) for e in enums(schema)]
     problem_enums = [e for e in found if "mnist_cnn" in e]
-    # problems: the study, problem_list, bench networks and five per_problem blocks
-    assert len(problem_enums) == 8 and set(problem_enums) == {tuple(PROBLEMS)}
+    # problems: the study, problem_list, bench networks and four per_problem blocks
+    assert len(problem_enums) == 7 and set(problem_enums) == {tuple(PROBLEMS)}
     assert tuple(EXTENSIONS) in found and tuple(REGIONS) in found
     assert CURVATURE_AVERAGES in found and HOLDOUTS in found and BACKENDS in found
-    assert set(schema["properties"]["optimizers"]["properties"]) == set(OPTIMIZERS)
-    pattern = schema["$defs"]["class_entry"]["properties"]["class"]["pattern"]
-    assert pattern.endswith("|" + "|".join(OPTIMIZERS) + ")$")
+    assert SHARED_FACTORS in found
+    # First-order optimizers have their own blocks; every curvature optimizer shares one,
+    # which holds every hyperparameter any of them takes (adding one edits no schema).
+    named = set(schema["properties"]["optimizers"]["properties"])
+    assert named == set(OPTIMIZERS) - set(curvature_sources())
+    curvature_keys = set(schema["$defs"]["curvature_entry"]["properties"])
+    for name in curvature_sources():
+        assert {"lr", *OPTIMIZERS[name].hyperparams} - {"weight_decay"} <= curvature_keys
+    pattern = re.compile(schema["$defs"]["class_entry"]["properties"]["class"]["pattern"])
+    assert all(pattern.match(name) for name in OPTIMIZERS)
 
 
 def test_backend_reaches_the_run_configuration():

@@ -11,7 +11,7 @@ from ggnbench import cli
 from ggnbench.train import RunConfig, run
 from tests import reference_example
 from tests.conftest import make_mnist_root
-from tests.reference_paper import paper_trace
+from tests.reference_bpoptim import bpoptim_trace
 
 
 def train_args(out, root, **overrides):
@@ -79,7 +79,7 @@ def test_trace_equals_the_papers_optimizer_bitwise(tmp_path, curvature):
     # digits_cnn at batch 64: 19 batches a pass, 120 steps span 6 passes; weight decay on.
     torch.set_num_threads(1)
     hparams = {"lr": 0.05, "damping": 0.01, "weight_decay": 1e-3}
-    reference = paper_trace("digits_cnn", tmp_path, curvature, steps=120, **hparams)
+    reference = bpoptim_trace("digits_cnn", tmp_path, f"diag_ggn_{curvature}", steps=120, **hparams)
     out = tmp_path / "run"
     argv = [
         "train", "--problem", "digits_cnn", "--optimizer", f"diag_ggn_{curvature}",

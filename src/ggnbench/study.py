@@ -31,7 +31,7 @@ from typing import Any
 from ggnbench import defaults, plugins
 from ggnbench.devices import cuda_available
 from ggnbench.errors import GGNBenchError
-from ggnbench.optim import get_spec
+from ggnbench.optim import OPTIMIZERS, get_spec
 from ggnbench.train import BUILTIN_FIELDS, RunConfig
 
 STAGES = ("tune", "final")
@@ -107,7 +107,7 @@ def chosen_dir(out: str, point: dict[str, Any]) -> str:
 #: Keys of an optimizer entry that shape the plan rather than set a hyperparameter.
 PLAN_KEYS = ("class", "problems", "per_problem", "tune")
 #: Keys of an optimizer entry that set its runs' data protocol in place of the study's.
-RUN_KEYS = ("holdout", "evaluation")
+RUN_KEYS = ("holdout", "evaluation", "allow_large_curvature")
 
 #: A string grid value must be usable as a folder name.
 PATH_SAFE = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -217,6 +217,14 @@ def check_plan(config: dict[str, Any]) -> None:
     Raises:
         GGNBenchError: Naming the optimizer, the problem and the fix.
     """
+    for optimizer, values in config["optimizers"].items():
+        kind = values.get("class", optimizer)
+        if not plugins.is_import_path(kind) and kind not in OPTIMIZERS:
+            raise GGNBenchError(
+                f"optimizers/{optimizer}: no built-in optimizer is named {kind!r} (built in: "
+                f"{', '.join(OPTIMIZERS)}); to add your own, give the entry "
+                "class: package.module:Class"
+            )
     for problem, optimizer in pairs(config):
         values = entry(config, problem, optimizer)
         where = f"optimizers/{optimizer} on {problem}"
