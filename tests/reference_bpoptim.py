@@ -48,8 +48,8 @@ BLOBS = {
     "bpoptim/lm_damping.py": "6149fb1225dd433de881cd59aa2abbe66957e783",
     "bpoptim/moving_average.py": "88714b6201b57dc9bc51d85bb3551827a03f59d8",
     "bpoptim/utils.py": "ae8a2d50b87b2af0a1c15d19e95cf8faf0553098",
-    "backpack_1_0_0/secondorder_utils.py": "3b69a04b68e384f88a835cf339fb6b1b1fda37f1",
-    "backpack_1_0_0/utils_utils.py": "dc967e22a1e76b74896dad807964332a68653588",
+    "backpack_1_0_0/secondorder_utils.py": "dc967e22a1e76b74896dad807964332a68653588",
+    "backpack_1_0_0/utils_utils.py": "3b69a04b68e384f88a835cf339fb6b1b1fda37f1",
 }
 #: Where they come from.
 ORIGINS = {
