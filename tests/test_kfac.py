@@ -301,3 +301,12 @@ def test_bad_options_are_named(kwargs, match):
     options = {"lr": 0.1, "damping": 1.0, **kwargs}
     with pytest.raises(GGNBenchError, match=match):
         KroneckerFactored([nn.Parameter(torch.zeros(2, 2))], **options)
+
+
+def test_reciprocal_eigenvalues_are_clamped_to_zero_and_1e8():
+    # A singular factor with a rounding-negative eigenvalue, no damping: 1/0 becomes 1e8 and
+    # the negative reciprocal 0, as the paper's code clamps them.
+    factor = torch.diag(torch.tensor([2.0, 0.0, -1e-12], dtype=torch.float64))
+    inverse = kfac.damped_inverse(factor, 0.0)
+    expected = torch.diag(torch.tensor([0.5, 1e8, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(inverse, expected, rtol=1e-12, atol=0)
