@@ -20,6 +20,7 @@ from torch import nn
 
 from ggnbench import references as ref
 from ggnbench.ggn import NativeDiagGGN
+from ggnbench.optim import curvature_sources
 
 #: Monte-Carlo samples in the correctness gate of MC extensions.
 GATE_MC_SAMPLES = 256
@@ -85,6 +86,7 @@ EXTENSIONS: dict[str, Extension] = {
         Extension("KFAC", ext.KFAC, lambda: ext.KFAC(mc_samples=GATE_MC_SAMPLES), "kfac",
                   "kron_mc", ref.ggn_diagonal),
         Extension("KFLR", ext.KFLR, ext.KFLR, "kflr", "kron", ref.ggn_diagonal),
+        Extension("KFRA", ext.KFRA, ext.KFRA, "kfra", "kron", ref.ggn_diagonal),
         Extension("BatchGrad", ext.BatchGrad, ext.BatchGrad, "grad_batch", "exact",
                   ref.per_sample_gradients),
         Extension("Variance", ext.Variance, ext.Variance, "variance", "exact", ref.variance),
@@ -108,13 +110,14 @@ NATIVE_OF = {e.name: e.name.removesuffix("-native") for e in EXTENSIONS.values()
 
 #: Timed regions (``regions.REGIONS``): backward only, forward+backward, the paper's timed
 #: call (fetching the first batch of a freshly shuffled, augmented DataLoader, then
-#: forward and backward), and for the DiagGGN optimizers their own step() and the whole
+#: forward and backward), and for the curvature optimizers their own step() and the whole
 #: iteration.
 REGIONS = tuple(_REGIONS)
-#: Extensions with a DiagGGN optimizer step: its (curvature, backend).
+#: Extensions with an optimizer step (the registry's curvature optimizers): the optimizer's
+#: registry name and backend, for the step and iteration regions.
 STEP_EXTENSIONS = {
-    "DiagGGNMC": ("mc", "backpack"),
-    "DiagGGNExact": ("exact", "backpack"),
-    "DiagGGNMC-native": ("mc", "native"),
-    "DiagGGNExact-native": ("exact", "native"),
+    f"{source.name}{suffix}": (name, backend)
+    for name, source in curvature_sources().items()
+    for backend, suffix in (("backpack", ""), ("native", "-native"))
+    if backend in source.backends
 }

@@ -28,9 +28,9 @@ def test_suite_collects_the_full_grid():
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     ids = [line for line in done.stdout.splitlines() if "test_overhead[" in line]
-    # per network and batch size: 12 extensions (2 native) x 3 regions + 4 DiagGGN x
-    # (step, iteration)
-    assert len(ids) == 6 * 4 * (12 * 3 + 4 * 2)
+    # per network and batch size: the 12 default extensions (2 native) x 3 regions + the
+    # optimizer steps of 4 DiagGGN variants, KFAC and KFLR x (step, iteration)
+    assert len(ids) == 6 * 4 * (12 * 3 + 6 * 2)
     assert any("cifar10_3c3d-b128-cpu-backward-DiagGGNExact-native" in i for i in ids)
     races = [line for line in done.stdout.splitlines() if "test_race[" in line]
     assert len(races) == 6 * 4 and any(

@@ -107,9 +107,17 @@ def test_paper_protocol():
     study.check_plan(config)
     tune, final = plan(config, "tune"), plan(config, "final")
     # DiagGGN-MC: 30-point grid on 5 problems; exact on 4 (not All-CNN-C); baselines tuned
-    # only on the example's network (5 points each), fixed at DeepOBS's rates elsewhere.
-    assert len(tune) == 5 * 30 + 4 * 30 + 2 * 5
-    assert len(final) == (5 + 4 + 2 * 5) * 10
+    # only on the example's network (5 points each), fixed at DeepOBS's rates elsewhere;
+    # the K-FAC family where the paper ran it: KFAC on its 4 problems, KFLR on 3, KFRA on 1.
+    assert len(tune) == 5 * 30 + 4 * 30 + 2 * 5 + (4 + 3 + 1) * 30
+    assert len(final) == (5 + 4 + 2 * 5 + 4 + 3 + 1) * 10
+    paper = ["mnist_logreg", "fmnist_2c2d", "cifar10_3c3d", "cifar100_allcnnc"]
+    ran = {o: {r["config"]["problem"] for r in tune if r["config"]["optimizer"] == o}
+           for o in ("kfac", "kflr", "kfra")}  # fmt: skip
+    assert ran == {"kfac": set(paper), "kflr": set(paper[:3]), "kfra": {"mnist_logreg"}}
+    kfra = next(r for r in tune if r["config"]["optimizer"] == "kfra")["config"]
+    assert kfra["curvature_average"] == "mean" and kfra["shared_factors"] == "aliased"
+    assert kfra["inverse_every"] == 1 and kfra["backend"] is None
     assert {r["config"]["seed"] for r in final} == set(range(42, 52))
     assert not [
         r
@@ -186,7 +194,7 @@ def test_one_problem_of_the_paper_config_runs_alone():
     study.check_plan(config)
     assert study.pairs(config) == [
         ("cifar100_allcnnc", "sgd"), ("cifar100_allcnnc", "adam"),
-        ("cifar100_allcnnc", "diag_ggn_mc"),
+        ("cifar100_allcnnc", "diag_ggn_mc"), ("cifar100_allcnnc", "kfac"),
     ]  # fmt: skip
 
 

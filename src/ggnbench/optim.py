@@ -49,14 +49,12 @@ class OptimizerSpec:
         cost: Time of one step relative to SGD's, for scheduling (the workflow starts the
             slowest jobs first); measured on fmnist_2c2d at one thread (README).
         curvature: The curvature source it reads after the backward pass, if any.
-        label: Its name in the paper's figures and tables.
     """
 
     factory: Callable[..., Optimizer]
     hyperparams: tuple[str, ...]
     cost: float = 1.0
     curvature: CurvatureSource | None = None
-    label: str = ""
 
 
 def _sgd(params: Any, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> Optimizer:
@@ -87,38 +85,22 @@ _DIAG_GGN_HPARAMS = (*_AVERAGED, "backend")
 _KRONECKER_HPARAMS = (*_AVERAGED, "shared_factors", "inverse_every")
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec(_sgd, ("momentum", "weight_decay"), cost=1.0, label="Momentum"),
-    "adam": OptimizerSpec(_adam, ("weight_decay",), cost=1.2, label="Adam"),
+    "sgd": OptimizerSpec(_sgd, ("momentum", "weight_decay"), cost=1.0),
+    "adam": OptimizerSpec(_adam, ("weight_decay",), cost=1.2),
     "diag_ggn_mc": OptimizerSpec(
-        _diag_ggn("mc"), _DIAG_GGN_HPARAMS, cost=2.4, curvature=diag_ggn.MC, label="DiagGGN-MC"
+        _diag_ggn("mc"), _DIAG_GGN_HPARAMS, cost=2.4, curvature=diag_ggn.MC
     ),
     "diag_ggn_exact": OptimizerSpec(
-        _diag_ggn("exact"),
-        _DIAG_GGN_HPARAMS,
-        cost=9.6,
-        curvature=diag_ggn.EXACT,
-        label="DiagGGN",
+        _diag_ggn("exact"), _DIAG_GGN_HPARAMS, cost=9.6, curvature=diag_ggn.EXACT
     ),
     "kfac": OptimizerSpec(
-        _kronecker(kfac.KFAC_SOURCE),
-        _KRONECKER_HPARAMS,
-        cost=2.4,
-        curvature=kfac.KFAC_SOURCE,
-        label="KFAC",
+        _kronecker(kfac.KFAC_SOURCE), _KRONECKER_HPARAMS, cost=2.4, curvature=kfac.KFAC_SOURCE
     ),
     "kflr": OptimizerSpec(
-        _kronecker(kfac.KFLR_SOURCE),
-        _KRONECKER_HPARAMS,
-        cost=2.4,
-        curvature=kfac.KFLR_SOURCE,
-        label="KFLR",
+        _kronecker(kfac.KFLR_SOURCE), _KRONECKER_HPARAMS, cost=2.4, curvature=kfac.KFLR_SOURCE
     ),
     "kfra": OptimizerSpec(
-        _kronecker(kfac.KFRA_SOURCE),
-        _KRONECKER_HPARAMS,
-        cost=2.4,
-        curvature=kfac.KFRA_SOURCE,
-        label="KFRA",
+        _kronecker(kfac.KFRA_SOURCE), _KRONECKER_HPARAMS, cost=2.4, curvature=kfac.KFRA_SOURCE
     ),
 }
 

@@ -21,6 +21,9 @@ LABELS = {
     "diag_ggn_mc": "DiagGGN-MC",
     "sgd": "Momentum",
     "adam": "Adam",
+    "kfac": "KFAC",
+    "kflr": "KFLR",
+    "kfra": "KFRA",
 }
 
 #: Our splits and quantities behind each of the paper's curve metrics.
