@@ -113,11 +113,22 @@ NATIVE_OF = {e.name: e.name.removesuffix("-native") for e in EXTENSIONS.values()
 #: forward and backward), and for the curvature optimizers their own step() and the whole
 #: iteration.
 REGIONS = tuple(_REGIONS)
-#: Extensions with an optimizer step (the registry's curvature optimizers): the optimizer's
-#: registry name and backend, for the step and iteration regions.
-STEP_EXTENSIONS = {
-    f"{source.name}{suffix}": (name, backend)
-    for name, source in curvature_sources().items()
-    for backend, suffix in (("backpack", ""), ("native", "-native"))
-    if backend in source.backends
-}
+
+
+def step_extensions() -> dict[str, tuple[str, str]]:
+    """The extensions with an optimizer step: the registry's curvature optimizers.
+
+    Returns:
+        Extension name (``-native`` for ggnbench's own) to the optimizer's registry name
+        and backend, for the ``step`` and ``iteration`` regions.
+    """
+    return {
+        f"{source.name}{suffix}": (name, backend)
+        for name, source in curvature_sources().items()
+        for backend, suffix in (("backpack", ""), ("native", "-native"))
+        if backend in source.backends
+    }
+
+
+#: :func:`step_extensions` of the registry as imported.
+STEP_EXTENSIONS = step_extensions()

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from ggnbench import aggregate, results
+from ggnbench.best_point import select_best
 from ggnbench.errors import GGNBenchError
-from ggnbench.select import select_best
 from ggnbench.sweep import sweep
 from ggnbench.train import RunConfig
 

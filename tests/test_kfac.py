@@ -4,23 +4,34 @@ import collections
 import copy
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
+import yaml
 from backpack import backpack, extend
-from backpack.extensions import KFAC, KFLR, KFRA
+from backpack.extensions import KFAC, KFLR, KFRA, DiagHessian
 from torch import nn
 from torch.func import hessian, jacrev
 
 from ggnbench import cli, kfac
-from ggnbench.curvature import RunningAverage, check_feasible, dense_curvature_bytes
+from ggnbench.configcheck import config_error
+from ggnbench.curvature import (
+    CurvatureOptimizer,
+    CurvatureSource,
+    RunningAverage,
+    check_feasible,
+    dense_curvature_bytes,
+)
 from ggnbench.errors import GGNBenchError
 from ggnbench.kfac import KroneckerFactored, factor_inverses, tikhonov_pi
 from ggnbench.problems import get_problem
 from tests import reference_bpoptim
 from tests.conftest import make_mnist_root
 from tests.reference_bpoptim import bpoptim_trace
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def train(out, problem, optimizer, root, *extra, steps=64, lr=0.05, damping=0.01, wd=0.0):
@@ -310,3 +321,52 @@ def test_reciprocal_eigenvalues_are_clamped_to_zero_and_1e8():
     inverse = kfac.damped_inverse(factor, 0.0)
     expected = torch.diag(torch.tensor([0.5, 1e8, 0.0], dtype=torch.float64))
     torch.testing.assert_close(inverse, expected, rtol=1e-12, atol=0)
+
+
+class DiagHessianNewton(CurvatureOptimizer):
+    """CONTRIBUTING.md's example: a new curvature optimizer is this class and one entry."""
+
+    def __init__(self, params, lr, damping, weight_decay=0.0, curvature_average="none",
+                 curvature_beta=0.95):  # fmt: skip
+        defaults = {"lr": lr, "damping": damping, "weight_decay": weight_decay,
+                    "curvature_average": curvature_average, "curvature_beta": curvature_beta,
+                    "shared_factors": "separate"}  # fmt: skip
+        super().__init__(params, defaults, HESSIAN)
+
+    def update(self, group, params, curvature):
+        for p, (h,) in zip(params, curvature, strict=True):
+            p.add_((p.grad + group["weight_decay"] * p) / (h.abs() + group["damping"]),
+                   alpha=-group["lr"])  # fmt: skip
+
+
+HESSIAN = CurvatureSource(DiagHessian, "diag_h", "diagonal")
+
+
+def test_a_new_curvature_optimizer_is_one_class_and_one_registry_entry(monkeypatch, tmp_path):
+    from ggnbench import optim, study
+
+    entry = optim.OptimizerSpec(
+        lambda params, lr, damping, **o: DiagHessianNewton(params, lr, damping, **o),
+        ("damping", "weight_decay", "curvature_average", "curvature_beta"), cost=3.0,
+        curvature=HESSIAN,
+    )  # fmt: skip
+    monkeypatch.setitem(optim.OPTIMIZERS, "diag_hessian", entry)
+    out = tmp_path / "run"
+    assert train(out, "digits_cnn", "diag_hessian", tmp_path, steps=5, lr=0.1, damping=1.0) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "ok" and info["resolved"]["optimizer"]["curvature_average"] == "mean"
+    assert trace(out)[-1][0] < trace(out)[0][0]
+    # The study takes it by name, with the schema's shared curvature entry.
+    config = {**yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())}
+    config["optimizers"] = {"diag_hessian": {"lr": [0.1], "damping": [1.0]}}
+    assert config_error(config, ROOT / "config" / "schema.yaml") is None
+    config.setdefault("chunk_size", 1)
+    config.setdefault("eval_batch_size", 1000)
+    for problem in config["problems"].values():
+        problem.setdefault("eval_every", 100)
+    study.check_plan(config)
+    # The benchmark times its step.
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    import cases
+
+    assert cases.step_extensions()["DiagHessian"] == ("diag_hessian", "backpack")

@@ -7,10 +7,10 @@ from backpack import backpack, extend
 from torch import nn
 
 from ggnbench import aggregate, results
+from ggnbench.best_point import select_best
 from ggnbench.errors import GGNBenchError
 from ggnbench.optim import DiagGGN
 from ggnbench.problems import PROBLEMS, get_problem
-from ggnbench.select import select_best
 from ggnbench.train import RunResult, _summary, evaluate
 
 #: DeepOBS's parameter counts (and the example network's).

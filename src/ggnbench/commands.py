@@ -39,8 +39,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 def cmd_select_best(args: argparse.Namespace) -> None:
     """Run ``ggnbench select-best``."""
+    from ggnbench.best_point import select_best
     from ggnbench.results import atomic_write_json
-    from ggnbench.select import select_best
 
     best = select_best(args.manifests)
     atomic_write_json(args.out, best)

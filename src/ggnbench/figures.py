@@ -81,7 +81,7 @@ def learning_curves(curves: pd.DataFrame) -> plt.Figure:
 
 
 def lr_damping_heatmap(runs: pd.DataFrame) -> plt.Figure:
-    """Final validation accuracy over the lr x damping grid of each DiagGGN variant.
+    """Final validation accuracy over the lr x damping grid of each curvature optimizer.
 
     Args:
         runs: The ``runs`` table.

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ggnbench import provenance, results, study
+from ggnbench.best_point import point_of
 from ggnbench.errors import GGNBenchError
 from ggnbench.results import mismatch
-from ggnbench.select import point_of
 from ggnbench.train import Progress, RunConfig, run
 
 
