@@ -370,3 +370,14 @@ def test_a_new_curvature_optimizer_is_one_class_and_one_registry_entry(monkeypat
     import cases
 
     assert cases.step_extensions()["DiagHessian"] == ("diag_hessian", "backpack")
+
+
+@pytest.mark.slow
+def test_kfra_on_the_example_network_equals_the_papers_code_bitwise(tmp_path, mnist_root):
+    # Minutes a step (dense 11,520 x 11,520 matrices): slow-marked, run with -m slow.
+    torch.set_num_threads(1)
+    reference = bpoptim_trace("mnist_cnn", mnist_root, "kfra", 0.01, 0.1, 0.0, steps=2)
+    out = tmp_path / "run"
+    argv = ["--shared-factors", "aliased", "--allow-large-curvature"]
+    assert train(out, "mnist_cnn", "kfra", mnist_root, *argv, steps=2, lr=0.01, damping=0.1) == 0
+    assert trace(out) == reference

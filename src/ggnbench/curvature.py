@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from ggnbench import defaults
+from ggnbench.checks import check_non_negative, check_positive
 from ggnbench.errors import GGNBenchError
 from ggnbench.ggn import NativeDiagGGN
 
@@ -235,14 +236,18 @@ class CurvatureOptimizer(Optimizer):
 
         Args:
             params: Parameters or parameter groups.
-            defaults: Group defaults, with ``curvature_average``, ``curvature_beta`` and
-                ``shared_factors``.
+            defaults: Group defaults, with ``lr``, ``damping``, ``weight_decay``,
+                ``curvature_average``, ``curvature_beta`` and ``shared_factors``.
             source: The curvature it reads.
             backend: ``backpack`` or, where the source has one, ``native``.
 
         Raises:
-            GGNBenchError: On an unknown backend, average or sharing, or a beta outside [0, 1).
+            GGNBenchError: On an lr, damping or weight decay out of range, an unknown
+                backend, average or sharing, or a beta outside [0, 1).
         """
+        check_positive("lr", defaults["lr"])
+        check_non_negative("damping", defaults["damping"])
+        check_non_negative("weight_decay", defaults["weight_decay"])
         if backend not in source.backends:
             raise GGNBenchError(
                 f"unknown backend {backend!r} for {source.name}; use one of {list(source.backends)}"

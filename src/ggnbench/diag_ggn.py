@@ -9,7 +9,6 @@ from backpack.extensions import DiagGGNExact, DiagGGNMC
 from torch import Tensor
 
 from ggnbench import defaults as run_defaults
-from ggnbench.checks import check_non_negative, check_positive
 from ggnbench.curvature import CurvatureOptimizer, CurvatureSource
 from ggnbench.errors import GGNBenchError
 
@@ -68,9 +67,6 @@ class DiagGGN(CurvatureOptimizer):
         """
         if curvature not in SOURCES:
             raise GGNBenchError(f"unknown curvature {curvature!r}; use one of {sorted(SOURCES)}")
-        check_positive("lr", lr)
-        check_non_negative("damping", damping)
-        check_non_negative("weight_decay", weight_decay)
         self.curvature = curvature
         group_defaults = {
             "lr": lr,

@@ -26,7 +26,7 @@ from backpack.extensions import KFAC, KFLR, KFRA
 from torch import Tensor
 
 from ggnbench import defaults as run_defaults
-from ggnbench.checks import check_non_negative, check_positive, check_positive_int
+from ggnbench.checks import check_positive_int
 from ggnbench.curvature import CurvatureOptimizer, CurvatureSource
 from ggnbench.errors import GGNBenchError, StepFailure
 
@@ -160,9 +160,6 @@ class KroneckerFactored(CurvatureOptimizer):
         Raises:
             GGNBenchError: If a hyperparameter is out of range or unknown.
         """
-        check_positive("lr", lr)
-        check_non_negative("damping", damping)
-        check_non_negative("weight_decay", weight_decay)
         check_positive_int("inverse_every", inverse_every)
         if source.structure != "kronecker":
             raise GGNBenchError(f"{source.name} is not a Kronecker-factored curvature")
