@@ -305,3 +305,19 @@ def test_the_slowest_optimizers_jobs_start_first():
     assert cost["adam"] >= cost["sgd"] == 1.0
     config["optimizers"]["mine"] = {"class": "torch.optim:RMSprop", "lr": [0.01]}
     assert study.relative_cost(config, "mine") == 1.0
+
+
+def test_planned_runs_name_every_field_a_run_records():
+    # select-best holds each run folder's run.json to the plan: a field the plan leaves out
+    # but the run records (allow_large_curvature) made every folder look foreign.
+    from ggnbench.train import RunConfig
+
+    config = resolved("config/config.yaml")
+    config["optimizers"]["kfra"]["per_problem"] = {"mnist_logreg": {"allow_large_curvature": True}}
+    assert config_error(config, SCHEMA) is None
+    for problem, optimizer in study.pairs(config):
+        point = study.hparam_grid(config, problem, optimizer)[0]
+        fields = study.run_config(config, problem, optimizer, point, "cpu", 42)
+        recorded = RunConfig(**fields).to_dict()
+        assert set(recorded) - set(fields) <= {"optimizer_class", "hparams"}, optimizer
+        assert fields["allow_large_curvature"] is (optimizer == "kfra")

@@ -358,6 +358,7 @@ def run_config(
         "keep_grad": False,
         "holdout": config.get("holdout", defaults.HOLDOUT),
         "evaluation": config.get("evaluation", defaults.EVALUATION),
+        "allow_large_curvature": False,
         **run_keys(config, problem, optimizer),
         "data_root": config["data_root"],
         "download": config["download"],
