@@ -381,3 +381,13 @@ def test_kfra_on_the_example_network_equals_the_papers_code_bitwise(tmp_path, mn
     argv = ["--shared-factors", "aliased", "--allow-large-curvature"]
     assert train(out, "mnist_cnn", "kfra", mnist_root, *argv, steps=2, lr=0.01, damping=0.1) == 0
     assert trace(out) == reference
+
+
+@pytest.mark.parametrize("optimizer", ["kfac", "kflr"])
+def test_kronecker_optimizers_train_on_every_device(tmp_path, device, optimizer):
+    out = tmp_path / "run"
+    argv = ["--device", device]
+    assert train(out, "digits_cnn", optimizer, tmp_path, *argv, steps=20, lr=0.05) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "ok" and info["resolved"]["device"].startswith(device)
+    assert trace(out)[-1][0] < trace(out)[0][0]

@@ -60,15 +60,18 @@ def test_dry_run_of_the_paper_study_shows_the_papers_protocol(tmp_path):
     assert done.returncode == 0, done.stderr
     counts = job_counts(done.stdout + done.stderr)
     # chunk_size 1: one job per run. DiagGGN-MC's 30-point grid on 5 problems, exact's on 4
-    # (not All-CNN-C), the baselines' 5-point grids on the example's network only.
-    assert counts["tune"] == 5 * 30 + 4 * 30 + 2 * 5
-    assert counts["select_best"] == 5 + 4 + 2
-    assert counts["final_seeds"] == (5 + 4 + 2 * 5) * 10  # 10 seeds: 42-51
+    # (not All-CNN-C), the baselines' 5-point grids on the example's network only; KFAC's
+    # grid on 4 problems, KFLR's on 3 (not All-CNN-C), KFRA's on mnist_logreg, as the paper.
+    assert counts["tune"] == 5 * 30 + 4 * 30 + 2 * 5 + (4 + 3 + 1) * 30
+    assert counts["select_best"] == 5 + 4 + 2 + 4 + 3 + 1
+    assert counts["final_seeds"] == (5 + 4 + 2 * 5 + 4 + 3 + 1) * 10  # 10 seeds: 42-51
     assert counts["download"] == 4 and counts["seed_example_run"] == 2
     jobs = snakemake("-n", *paper, workdir=tmp_path)
     assert jobs.returncode == 0, jobs.stderr
     text = jobs.stdout + jobs.stderr
     assert "cifar100_allcnnc/diag_ggn_exact" not in text
+    assert "cifar100_allcnnc/kflr" not in text and "fmnist_2c2d/kfra" not in text
+    assert "results/manifests/final/cifar100_allcnnc/kfac/device=cpu/chunk=9.json" in text
     assert "results/manifests/final/cifar100_allcnnc/sgd/device=cpu/chunk=9.json" in text
     assert "results/tuning/cifar100_allcnnc/sgd" not in text  # the paper's rate, not tuned
 
@@ -78,8 +81,9 @@ def test_dry_run_of_the_quick_study(tmp_path):
                      workdir=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
     counts = job_counts(done.stdout + done.stderr)
-    # chunk_size 3: sgd 1 + adam 1 + 2 x 2 DiagGGN chunks of the 6-point grids; 3 seeds: 1 each
-    assert counts["tune"] == 6 and counts["final_seeds"] == 4 and counts["aggregate"] == 1
+    # chunk_size 3: sgd 1 + adam 1 + 2 x 2 DiagGGN chunks of the 6-point grids + 2 KFAC
+    # chunks of its 4-point grid; 3 seeds: 1 chunk each
+    assert counts["tune"] == 8 and counts["final_seeds"] == 5 and counts["aggregate"] == 1
 
 
 def error_lines(done: subprocess.CompletedProcess) -> list[str]:
