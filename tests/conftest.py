@@ -36,6 +36,19 @@ def make_mnist_root(
     return write_mnist(root, folder=folder, n_train=n_train, n_test=n_test, **options)
 
 
+def train_trace(out: Path) -> list[tuple[float, float]]:
+    """Loss and accuracy of every training step of a run folder, in order.
+
+    Returns:
+        ``(loss, accuracy)`` per step.
+    """
+    import pandas as pd
+
+    metrics = pd.read_csv(out / "metrics.csv")
+    train = metrics[metrics.split == "train"]
+    return list(zip(train.loss.tolist(), train.accuracy.tolist(), strict=True))
+
+
 def make_cifar10_root(root: Path, n_per_batch: int = 20, n_test: int = 30) -> Path:
     """Write a small CIFAR-10 in its pickled batch format, read by torchvision's class.
 

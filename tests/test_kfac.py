@@ -6,7 +6,6 @@ import json
 import math
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 import yaml
@@ -29,6 +28,7 @@ from ggnbench.kfac import KroneckerFactored, factor_inverses, tikhonov_pi
 from ggnbench.problems import get_problem
 from tests import reference_bpoptim
 from tests.conftest import make_mnist_root
+from tests.conftest import train_trace as trace
 from tests.reference_bpoptim import bpoptim_trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,12 +42,6 @@ def train(out, problem, optimizer, root, *extra, steps=64, lr=0.05, damping=0.01
         "--no-download", "--out", str(out), *extra,
     ]  # fmt: skip
     return cli.main(argv)
-
-
-def trace(out) -> list[tuple[float, float]]:
-    metrics = pd.read_csv(out / "metrics.csv")
-    rows = metrics[metrics.split == "train"]
-    return list(zip(rows.loss.tolist(), rows.accuracy.tolist(), strict=True))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import torch
 from ggnbench import cli
 from ggnbench.train import RunConfig, run
 from tests import reference_example
-from tests.conftest import make_mnist_root
+from tests.conftest import make_mnist_root, train_trace
 from tests.reference_bpoptim import bpoptim_trace
 
 
@@ -34,12 +34,6 @@ def train_args(out, root, **overrides):
 def train_rows(out) -> pd.DataFrame:
     metrics = pd.read_csv(out / "metrics.csv")
     return metrics[metrics.split == "train"].reset_index(drop=True)
-
-
-def train_trace(out) -> list[tuple[float, float]]:
-    metrics = pd.read_csv(out / "metrics.csv")
-    train = metrics[metrics.split == "train"]
-    return list(zip(train.loss.tolist(), train.accuracy.tolist(), strict=True))
 
 
 @pytest.fixture(scope="module")
