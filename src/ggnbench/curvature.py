@@ -133,8 +133,12 @@ def check_feasible(
         GGNBenchError: Naming the first unsupported layer, or the estimate and the option
             that allows it anyway.
     """
-    supported = source.extension()._BackpropExtension__module_extensions
+    # BackPACK keeps its rules per layer type in a private mapping; without it (another
+    # BackPACK version) the layer check is left to BackPACK's own error.
+    supported = getattr(source.extension(), "_BackpropExtension__module_extensions", None)
     for name, module in model.named_modules():
+        if supported is None:
+            break
         if not list(module.children()) and type(module) not in supported:
             raise GGNBenchError(
                 f"BackPACK's {source.name} does not support layer {name!r} "
