@@ -144,7 +144,9 @@ def bpoptim_trace(
     package = bpoptim()
     problem = get_problem(problem_name)
     torch.manual_seed(seed)
-    loaders = make_loaders(problem, data_root, batch_size, download=False)
+    # torchvision's per-image path, as the paper's runs read their data (ggnbench's runs
+    # take the tensor path by default: the traces then test that the batches are equal).
+    loaders = make_loaders(problem, data_root, batch_size, download=False, data_path="pil")
     net = problem.model_fn()
     loss_function = extend(problem.loss_fn())
     # NoBackwardOnRegularizationRunner: one group per L2 coefficient, L2 left to the optimizer.

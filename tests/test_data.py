@@ -6,6 +6,7 @@ import torch
 from ggnbench import data, sources
 from ggnbench.errors import GGNBenchError
 from ggnbench.problems import get_problem, make_loaders
+from ggnbench.tensordata import TensorImages
 from tests.conftest import make_cifar10_root, make_mnist_root
 
 
@@ -71,7 +72,7 @@ def test_digits_splits_are_disjoint_and_cover_all(tmp_path):
     # the tensors are cached in the data root and read back identically
     assert (tmp_path / "digits" / "digits.pt").exists()
     again = make_loaders(get_problem("digits_cnn"), tmp_path)
-    assert torch.equal(again.test.dataset.dataset.tensors[0], parts[2].dataset.tensors[0])
+    assert torch.equal(again.test.dataset.dataset.images, parts[2].dataset.images)
 
 
 def test_unknown_dataset_is_refused(tmp_path):
@@ -84,7 +85,7 @@ def test_deepobs_cifar_pipeline(tmp_path, cifar_without_checksums):
 
     root = make_cifar10_root(tmp_path, n_per_batch=20, n_test=30)  # 100 training images
     problem = get_problem("cifar10_3c3d")
-    loaders = make_loaders(problem, root, batch_size=32, download=False)
+    loaders = make_loaders(problem, root, batch_size=32, download=False, data_path="pil")
     # 20 of the 100 held out for validation (DeepOBS: 10,000 of 50,000); the last partial
     # batch of the 80 left is dropped: 2 steps a pass, not 3.
     assert len(loaders.valid.dataset) == 20 and len(loaders.train.dataset) == 80
@@ -106,6 +107,14 @@ def test_deepobs_cifar_pipeline(tmp_path, cifar_without_checksums):
         assert [type(t) for t in plain] == [transforms.ToTensor, transforms.Normalize]
     x, _ = next(iter(loaders.train))
     assert x.shape == (32, 3, 32, 32)
+    # The tensor path keeps the augmented training images on the PIL path (DeepOBS's
+    # transforms, as above) and holds the others as tensors.
+    tensor = make_loaders(problem, root, batch_size=32, download=False)
+    augmented = tensor.train.dataset.dataset.transform.transforms
+    assert [type(t) for t in augmented] == [type(t) for t in steps]
+    for split in (tensor.valid, tensor.test, tensor.train_eval):
+        dataset = getattr(split.dataset, "dataset", split.dataset)
+        assert isinstance(dataset, TensorImages) and dataset.normalize == problem.normalize
 
 
 def test_train_eval_is_a_fixed_subset_of_the_training_examples(tmp_path):

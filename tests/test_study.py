@@ -218,6 +218,8 @@ def test_schema_enums_match_the_registries():
     from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
     from ggnbench.optim import OPTIMIZERS, curvature_sources
     from ggnbench.problems import PROBLEMS
+    from ggnbench.evaluation import EVAL_PATHS
+    from ggnbench.tensordata import DATA_PATHS
     from ggnbench.train import HOLDOUTS
 
     sys.path.insert(0, str(ROOT / "bench"))
@@ -230,7 +232,7 @@ def test_schema_enums_match_the_registries():
     assert len(problem_enums) == 7 and set(problem_enums) == {tuple(PROBLEMS)}
     assert tuple(EXTENSIONS) in found and tuple(REGIONS) in found
     assert CURVATURE_AVERAGES in found and HOLDOUTS in found and BACKENDS in found
-    assert SHARED_FACTORS in found
+    assert SHARED_FACTORS in found and DATA_PATHS in found and EVAL_PATHS in found
     # First-order optimizers have their own blocks; every curvature optimizer shares one,
     # which holds every hyperparameter any of them takes (adding one edits no schema).
     named = set(schema["properties"]["optimizers"]["properties"])

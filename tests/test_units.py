@@ -106,7 +106,8 @@ def summary_of(valid, step_times, opt_times):
         {"step": s, "split": "valid", "loss": loss, "accuracy": acc, "time_s": 0.0}
         for s, (loss, acc) in enumerate(valid)
     ]
-    return _summary(result, step_times, opt_times, 0.0, 0.0, torch.device("cpu"))
+    timings = {"step": step_times, "optimizer": opt_times, "data": [], "eval": []}
+    return _summary(result, timings, 0.0, 0.0, torch.device("cpu"))
 
 
 def test_summary_final_and_best_differ():

@@ -21,8 +21,10 @@ from ggnbench import defaults, plugins
 from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
 from ggnbench.data import DATASET_NAMES
 from ggnbench.errors import GGNBenchError
+from ggnbench.evaluation import EVAL_PATHS
 from ggnbench.problems import EVALUATIONS
 from ggnbench.tables import json_argument
+from ggnbench.tensordata import DATA_PATHS
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -295,6 +297,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         keep_grad=args.keep_grad,
         holdout=args.holdout,
         evaluation=args.evaluation,
+        data_path=args.data_path,
+        eval_path=args.eval_path,
         data_root=str(args.data_root),
         download=not args.no_download,
         threads=args.threads,
@@ -439,7 +443,22 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--eval-batch-size",
         type=int,
         default=defaults.EVAL_BATCH_SIZE,
-        help=f"evaluation batch size ({defaults.EVAL_BATCH_SIZE})",
+        help=f"evaluation batch size; the fast path's largest forward pass "
+        f"({defaults.EVAL_BATCH_SIZE})",
+    )
+    p.add_argument(
+        "--data-path",
+        choices=list(DATA_PATHS),
+        default=defaults.DATA_PATH,
+        help="tensor: splits without augmentation held as one tensor, batches by index; pil: "
+        f"torchvision's per-image transforms (bitwise the same batches) ({defaults.DATA_PATH})",
+    )
+    p.add_argument(
+        "--eval-path",
+        choices=list(EVAL_PATHS),
+        default=defaults.EVAL_PATH,
+        help="fast: inference mode, loader batches merged up to --eval-batch-size; exact: "
+        f"one forward pass per loader batch, as before ({defaults.EVAL_PATH})",
     )
     p.add_argument(
         "--keep-grad",

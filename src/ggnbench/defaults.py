@@ -18,6 +18,12 @@ HOLDOUT = "fixed"
 #: ``deepobs`` (DeepOBS's loaders: training batch size, last partial batch dropped,
 #: train-eval drawn afresh from the whole training split at every evaluation).
 EVALUATION = "ggnbench"
+#: How batches are made: ``tensor`` (each split without augmentation held as one tensor,
+#: bitwise the batches of the PIL path) or ``pil`` (torchvision's per-image transforms).
+DATA_PATH = "tensor"
+#: How evaluation runs: ``fast`` (inference mode, loader batches merged up to the
+#: evaluation batch size, metrics summed on the device) or ``exact`` (the per-batch path).
+EVAL_PATH = "fast"
 #: Seed set before data and model are built.
 SEED = 0
 #: Device of a run.

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset
 
-from ggnbench import data, defaults, models
+from ggnbench import data, defaults, models, tensordata
 from ggnbench.errors import GGNBenchError
+from ggnbench.tensordata import DATA_PATHS
 
 #: How a run is evaluated: ggnbench's own way, or DeepOBS's (see :func:`make_loaders`).
 EVALUATIONS = ("ggnbench", "deepobs")
@@ -207,7 +208,12 @@ class Splits:
 
 
 def datasets_for(
-    problem: Problem, data_root: str | Path, download: bool = True, holdout_seed: int | None = None
+    problem: Problem,
+    data_root: str | Path,
+    download: bool = True,
+    holdout_seed: int | None = None,
+    data_path: str = defaults.DATA_PATH,
+    device: torch.device | str = "cpu",
 ) -> Splits:
     """Training, validation, test and train-eval datasets of a problem.
 
@@ -217,14 +223,24 @@ def datasets_for(
         download: Whether missing torchvision data may be downloaded.
         holdout_seed: Seed of the validation holdout; None takes the problem's fixed one,
             :data:`NO_HOLDOUT` holds nothing out (the validation set is empty).
+        data_path: ``tensor`` (every split without augmentation held as one tensor, see
+            :mod:`ggnbench.tensordata`) or ``pil`` (torchvision's per-image transforms).
+        device: Where the tensor path holds its tensors.
 
     Returns:
         The problem's splits.
+
+    Raises:
+        GGNBenchError: If the data path is unknown.
     """
+    if data_path not in DATA_PATHS:
+        raise GGNBenchError(f"unknown data path {data_path!r}; use one of {list(DATA_PATHS)}")
     seed = HOLDOUT_SEED if holdout_seed in (None, NO_HOLDOUT) else holdout_seed
     record = data.prepare(problem.dataset, data_root, download)
 
     def load(train: bool, augment: bool) -> Dataset:
+        if data_path == "tensor" and not (augment and problem.augment):
+            return _tensor_split(problem, data_root, train, download, device)
         return data.load_split(
             problem.dataset, data_root, train, _transform(problem, augment), download
         )
@@ -251,6 +267,18 @@ def datasets_for(
     )
 
 
+def _tensor_split(
+    problem: Problem, data_root: str | Path, train: bool, download: bool, device: torch.device | str
+) -> Dataset:
+    """A split without augmentation on the tensor path: the same examples, in the same order."""
+    split = data.load_split(problem.dataset, data_root, train, None, download)
+    if isinstance(split, Subset):  # the bundled digits: a subset of tensors already
+        images, labels = split.dataset.tensors
+        return Subset(tensordata.TensorImages(images, labels, problem.normalize, device),
+                      split.indices)  # fmt: skip
+    return tensordata.from_torchvision(split, problem.normalize, device)
+
+
 def _subset(dataset: Dataset, indices: list[int]) -> Subset:
     """A subset, indexing the underlying dataset directly when ``dataset`` is a subset."""
     if isinstance(dataset, Subset):
@@ -275,6 +303,8 @@ def make_loaders(
     holdout_seed: int | None = None,
     evaluation: str = defaults.EVALUATION,
     seed: int = defaults.SEED,
+    data_path: str = defaults.DATA_PATH,
+    device: torch.device | str = "cpu",
 ) -> Loaders:
     """Build the loaders of a problem.
 
@@ -301,6 +331,9 @@ def make_loaders(
         holdout_seed: Seed of the validation holdout; None takes the problem's fixed one.
         evaluation: ``ggnbench`` or ``deepobs``.
         seed: Seed of the ``deepobs`` train-eval draws.
+        data_path: ``tensor`` or ``pil`` (see :func:`datasets_for`); both give bitwise the
+            same batches in the same order, from the same random draws.
+        device: Where the tensor path holds its tensors (and makes its batches).
 
     Returns:
         The loaders.
@@ -310,7 +343,7 @@ def make_loaders(
     """
     if evaluation not in EVALUATIONS:
         raise GGNBenchError(f"unknown evaluation {evaluation!r}; use one of {list(EVALUATIONS)}")
-    splits = datasets_for(problem, data_root, download, holdout_seed)
+    splits = datasets_for(problem, data_root, download, holdout_seed, data_path, device)
     bs = batch_size or problem.batch_size
     deepobs = evaluation == "deepobs"
 
@@ -321,6 +354,7 @@ def make_loaders(
             drop_last=deepobs,
             sampler=sampler,
             generator=None if sampler is not None else torch.Generator(),
+            collate_fn=tensordata.collate,
         )
 
     if deepobs and problem.train_eval_size:
@@ -331,7 +365,13 @@ def make_loaders(
     else:
         train_eval = eval_loader(splits.train_eval)
     return Loaders(
-        train=DataLoader(splits.train, batch_size=bs, shuffle=True, drop_last=problem.drop_last),
+        train=DataLoader(
+            splits.train,
+            batch_size=bs,
+            shuffle=True,
+            drop_last=problem.drop_last,
+            collate_fn=tensordata.collate,
+        ),
         valid=eval_loader(splits.valid),
         test=eval_loader(splits.test),
         train_eval=train_eval,

@@ -22,8 +22,10 @@ METRICS = "metrics.csv"
 RUN_JSON = "run.json"
 METRIC_COLUMNS = ["step", "split", "loss", "accuracy", "time_s"]
 
-#: RunConfig fields that do not change a run's result and are left out of comparisons.
-NON_RESULT_KEYS = frozenset({"threads", "download", "data_root"})
+#: RunConfig fields that do not change a run's result and are left out of comparisons:
+#: the data and evaluation paths give the same training bitwise and the same metrics
+#: within float32 rounding (:mod:`ggnbench.tensordata`, :func:`ggnbench.evaluation.evaluate`).
+NON_RESULT_KEYS = frozenset({"threads", "download", "data_root", "data_path", "eval_path"})
 
 
 def result_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -358,6 +358,8 @@ def run_config(
         "keep_grad": False,
         "holdout": config.get("holdout", defaults.HOLDOUT),
         "evaluation": config.get("evaluation", defaults.EVALUATION),
+        "data_path": config.get("data_path", defaults.DATA_PATH),
+        "eval_path": config.get("eval_path", defaults.EVAL_PATH),
         "allow_large_curvature": False,
         **run_keys(config, problem, optimizer),
         "data_root": config["data_root"],

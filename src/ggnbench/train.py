@@ -22,13 +22,13 @@ from typing import Any
 import torch
 from torch import nn
 from torch.optim import Optimizer
-from torch.utils.data import DataLoader
 
 from ggnbench import defaults, plugins
 from ggnbench.checks import check_non_negative, check_positive
 from ggnbench.curvature import CurvatureOptimizer, check_feasible
 from ggnbench.devices import resolve_device, synchronize
 from ggnbench.errors import GGNBenchError, StepFailure
+from ggnbench.evaluation import EVAL_PATHS, evaluate
 from ggnbench.optim import (
     backward,
     build_from_class,
@@ -38,6 +38,7 @@ from ggnbench.optim import (
     prepare,
 )
 from ggnbench.problems import EVALUATIONS, NO_HOLDOUT, Problem, get_problem, make_loaders
+from ggnbench.tensordata import DATA_PATHS
 
 # BackPACK's hooks on the first layer fire although inputs need no gradient; harmless.
 warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
@@ -86,6 +87,10 @@ class RunConfig:
             ``per_seed`` (drawn with the run's seed, as DeepOBS does).
         evaluation: ``ggnbench`` or ``deepobs`` (DeepOBS's evaluation loaders and
             train-eval draws; see :func:`ggnbench.problems.make_loaders`).
+        data_path: ``tensor`` (splits without augmentation held as one tensor on the
+            run's device) or ``pil`` (torchvision's per-image path); the same batches
+            bitwise (see :mod:`ggnbench.tensordata`).
+        eval_path: ``fast`` or ``exact`` (see :func:`evaluate`).
         data_root: Data root folder.
         download: Whether missing data may be downloaded.
         threads: torch intra-op threads; None leaves torch's default.
@@ -117,6 +122,8 @@ class RunConfig:
     keep_grad: bool = False
     holdout: str = defaults.HOLDOUT
     evaluation: str = defaults.EVALUATION
+    data_path: str = defaults.DATA_PATH
+    eval_path: str = defaults.EVAL_PATH
     data_root: str = "data"
     download: bool = True
     threads: int | None = None
@@ -154,10 +161,15 @@ class RunConfig:
             raise GGNBenchError(f"eval_every must be 'epoch' or >= 0, got {self.eval_every!r}")
         if self.holdout not in HOLDOUTS:
             raise GGNBenchError(f"unknown holdout {self.holdout!r}; use one of {list(HOLDOUTS)}")
-        if self.evaluation not in EVALUATIONS:
-            raise GGNBenchError(
-                f"unknown evaluation {self.evaluation!r}; use one of {list(EVALUATIONS)}"
-            )
+        for name, allowed in (
+            ("evaluation", EVALUATIONS),
+            ("data_path", DATA_PATHS),
+            ("eval_path", EVAL_PATHS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise GGNBenchError(
+                    f"unknown {name} {getattr(self, name)!r}; use one of {list(allowed)}"
+                )
 
     def _validate_builtin(self) -> None:
         spec = get_spec(self.kind)
@@ -217,39 +229,6 @@ class RunResult:
     failure: str | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     resolved: dict[str, Any] = field(default_factory=dict)
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, loss_fn: nn.Module, loader: DataLoader, device: torch.device
-) -> tuple[float, float]:
-    """Mean loss and accuracy over a data set, in eval mode.
-
-    Args:
-        model: The network.
-        loss_fn: Mean-reduced loss.
-        loader: Evaluation loader.
-        device: Device of the model.
-
-    Returns:
-        ``(loss, accuracy)`` averaged over examples.
-
-    Raises:
-        GGNBenchError: If the split is empty.
-    """
-    was_training = model.training
-    model.eval()
-    total_loss, correct, count = 0.0, 0, 0
-    for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        total_loss += loss_fn(out, y).item() * len(y)
-        correct += (out.argmax(dim=1) == y).sum().item()
-        count += len(y)
-    model.train(was_training)
-    if count == 0:
-        raise GGNBenchError("an evaluation split is empty; use a larger dataset")
-    return total_loss / count, correct / count
 
 
 def _is_json_scalar(value: Any) -> bool:
@@ -378,6 +357,8 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         holdout_seed={"per_seed": cfg.seed, "none": NO_HOLDOUT}.get(cfg.holdout),
         evaluation=cfg.evaluation,
         seed=cfg.seed,
+        data_path=cfg.data_path,
+        device=device,
     )
     model = problem.model_fn().to(device)
     loss_fn = problem.loss_fn().to(device)
@@ -427,22 +408,27 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
 
     step_times: list[float] = []
     opt_times: list[float] = []
+    data_times: list[float] = []
+    eval_times: list[float] = []
     train_time = 0.0
     wall_start = time.perf_counter()
 
     def log_eval(step: int) -> None:
+        t_eval = time.perf_counter()
         splits = [("valid", loaders.valid), ("test", loaders.test)]
         splits.append(("train_eval", loaders.train_eval))
         for split, loader in splits:
             if not len(loader.sampler):  # no holdout, or no train-eval subset
                 continue
-            loss, acc = evaluate(model, loss_fn, loader, device)
+            loss, acc = evaluate(model, loss_fn, loader, device, cfg.eval_path, cfg.eval_batch_size)
             result.records.append(
                 {"step": step, "split": split, "loss": loss, "accuracy": acc, "time_s": train_time}
             )
             # An update can leave non-finite weights after the last finite minibatch loss.
             if not math.isfinite(loss) and result.status == "ok":
                 result.status, result.diverged_at = "diverged", step
+        synchronize(device)
+        eval_times.append(time.perf_counter() - t_eval)
 
     if eval_every:
         log_eval(0)
@@ -457,6 +443,8 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
             except StopIteration:
                 break
             x, y = x.to(device), y.to(device)
+            synchronize(device)
+            data_times.append(time.perf_counter() - t0)
             if with_closure:  # step() evaluates the loss itself; its first one is recorded
                 output, loss = closure_step(optimizer, model, loss_fn, x, y, cfg.keep_grad)
             else:
@@ -503,14 +491,14 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
                     break
     if result.status == "ok":
         log_eval(step)
-    result.summary = _summary(result, step_times, opt_times, train_time, wall_start, device)
+    timings = {"step": step_times, "optimizer": opt_times, "data": data_times, "eval": eval_times}
+    result.summary = _summary(result, timings, train_time, wall_start, device)
     return result
 
 
 def _summary(
     result: RunResult,
-    step_times: list[float],
-    opt_times: list[float],
+    timings: dict[str, list[float]],
     train_time: float,
     wall_start: float,
     device: torch.device,
@@ -518,6 +506,7 @@ def _summary(
     def split_rows(split: str) -> list[dict[str, Any]]:
         return [r for r in result.records if r["split"] == split]
 
+    step_times = timings["step"]
     summary: dict[str, Any] = {"steps_done": len(step_times)}
     for split in ("valid", "test", "train_eval"):
         rows = split_rows(split)
@@ -533,7 +522,9 @@ def _summary(
                 }
             )
     q1, med, q3 = _quartiles(step_times)
-    _, opt_med, _ = _quartiles(opt_times)
+    _, opt_med, _ = _quartiles(timings["optimizer"])
+    _, data_med, _ = _quartiles(timings["data"])
+    eval_q1, eval_med, eval_q3 = _quartiles(timings["eval"])
     memory_kind, memory = _peak_memory_bytes(device)
     summary.update(
         {
@@ -543,6 +534,13 @@ def _summary(
             "step_s_q1": q1,
             "step_s_q3": q3,
             "median_optimizer_step_s": opt_med,
+            "median_data_s": data_med,
+            "data_time_s": sum(timings["data"]),
+            "evaluations": len(timings["eval"]),
+            "eval_time_s": sum(timings["eval"]),
+            "median_eval_s": eval_med,
+            "eval_s_q1": eval_q1,
+            "eval_s_q3": eval_q3,
             "peak_memory_bytes": memory,
             "peak_memory_kind": memory_kind,
         }
