@@ -8,7 +8,7 @@ LOCK := envs/requirements.lock
 STAMP := $(VENV)/.ggnbench-$(shell sha256sum $(LOCK) | cut -c1-16)
 BIN := $(VENV)/bin
 
-.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-overhead measure-backends cuda-check example paper-check paper-fmnist
+.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-epoch measure-epoch-check measure-overhead measure-backends cuda-check example paper-check paper-fmnist
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -64,6 +64,16 @@ test: setup lint  ## lint, then the test suite (offline; CUDA tests skip without
 
 measure-step: setup  ## time per training step of each optimizer (mnist_cnn, synthetic data)
 	$(BIN)/python bench/train_step_times.py --problem mnist_cnn --steps 30 --repeats 3 --threads 1
+
+measure-epoch: setup  ## end-to-end cost per epoch, run, panel and study of CONFIG (e.g. CONFIG=config/fmnist.yaml)
+	$(BIN)/ggnbench check-config $(CONFIG)
+	$(BIN)/snakemake epoch_bench --cores $(CORES) --configfile $(CONFIG)
+
+measure-epoch-check: setup  ## the end-to-end targets: whole epochs of mnist_logreg and fmnist_2c2d, before vs now (~15 min)
+	test -e results/epoch-check/data/MNIST/raw/train-images-idx3-ubyte || \
+		$(BIN)/ggnbench synth-mnist --data-root results/epoch-check/data
+	$(BIN)/ggnbench check-config config/epoch-check.yaml
+	$(BIN)/snakemake epoch_bench --cores 1 --configfile config/epoch-check.yaml
 
 measure-overhead: setup  ## the workflow's scheduling overhead on the quick study
 	$(BIN)/python bench/workflow_overhead.py --configfile config/quick.yaml --cores $(CORES)

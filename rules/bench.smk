@@ -66,3 +66,51 @@ rule bench_figures:
 rule bench:
     input:
         bench_targets(),
+
+
+# The end-to-end benchmark: a few steps and one evaluation per (problem, optimizer) on
+# every data/evaluation path, interleaved; then the tables (ggnbench.epoch_cost).
+
+
+rule epoch_bench_run:
+    input:
+        epoch_bench_data,
+    output:
+        f"{RESULTS}/bench/epoch/{{device}}.csv",
+    log:
+        f"{RESULTS}/logs/bench/epoch-{{device}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/bench/epoch-{{device}}.tsv"
+    params:
+        cases=lambda w: json.dumps(epoch_cost.plan(config, w.device)),
+        repeats=EPOCH_BENCH["repeats"],
+        paths=",".join(EPOCH_BENCH["paths"]),
+    threads: EPOCH_BENCH["threads"]
+    resources:
+        gpu=gpu_jobs,
+    conda:
+        TRAIN_ENV
+    shell:
+        "ggnbench epoch-bench --cases {params.cases:q} --repeats {params.repeats} "
+        "--paths {params.paths} --threads {threads} --out {output} > {log} 2>&1 "
+        "|| {{ tail -n 3 {log} >&2; exit 1; }}"
+
+
+rule epoch_bench_tables:
+    input:
+        expand(f"{RESULTS}/bench/epoch/{{device}}.csv", device=DEVICES),
+    output:
+        table_outputs("epoch"),
+    log:
+        f"{RESULTS}/logs/bench/epoch-tables.log",
+    params:
+        out=folder_of,
+    conda:
+        ANALYSIS_ENV
+    shell:
+        "ggnbench tables epoch --csv {input} --out {params.out} > {log} 2>&1"
+
+
+rule epoch_bench:
+    input:
+        epoch_bench_targets(),

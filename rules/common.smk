@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from ggnbench import heal, lock, study  # noqa: E402
+from ggnbench import epoch_cost, heal, lock, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
 from ggnbench.figure_sets import FIGURE_SETS, outputs as figure_files  # noqa: E402
 from ggnbench.tables import TABLE_SETS  # noqa: E402
@@ -36,6 +36,7 @@ shell.prefix(
 )
 SEED_EXAMPLE = config["seed_example"]
 BENCH = config["bench"]
+EPOCH_BENCH = config["epoch_bench"]
 TRAIN_ENV = "../envs/train.yaml"
 ANALYSIS_ENV = "../envs/analysis.yaml"
 
@@ -56,6 +57,7 @@ TABLE_CATEGORIES = {
     "paper": "The paper",
     "seed-example": "Reference example",
     "bench": "Benchmark",
+    "epoch": "Benchmark",
     "evidence": "Evidence",
 }
 
@@ -174,6 +176,21 @@ def bench_targets():
     return tables + figure_files("bench", f"{RESULTS}/figures")
 
 
+def epoch_bench_targets():
+    if not EPOCH_BENCH["enabled"]:
+        return []
+    return TABLE_SETS["epoch"].outputs(f"{RESULTS}/tables")
+
+
+def epoch_bench_data(wildcards):
+    """The markers of the datasets the end-to-end benchmark reads."""
+    from ggnbench.problems import get_problem
+
+    problems = {case["run"]["problem"] for case in epoch_cost.plan(config, wildcards.device)}
+    datasets = sorted({get_problem(p).dataset for p in problems})
+    return [study.dataset_marker(config, d) for d in datasets]
+
+
 def seed_example_runs():
     """The reference example's run folders (none when it is disabled)."""
     if not SEED_EXAMPLE["enabled"]:
@@ -193,6 +210,9 @@ def benchmark_files():
               for folder in seed_example_runs()]  # fmt: skip
     if BENCH["enabled"]:
         pairs += [("bench_run", f"{RESULTS}/benchmarks/bench/{d}.tsv") for d in DEVICES]
+    if EPOCH_BENCH["enabled"]:
+        pairs += [("epoch_bench_run", f"{RESULTS}/benchmarks/bench/epoch-{d}.tsv")
+                  for d in DEVICES]  # fmt: skip
     return pairs
 
 
@@ -204,7 +224,7 @@ def all_targets():
     """Everything the study produces."""
     return (
         table_targets() + figure_targets() + seed_example_targets() + bench_targets()
-        + evidence_targets() + [SUMMARY]
+        + epoch_bench_targets() + evidence_targets() + [SUMMARY]
     )  # fmt: skip
 
 
@@ -230,6 +250,15 @@ def heal_checks():
                 [best, *runs_table],
             )
             for i in range(study.n_chunks(config, "tune", p, o))
+        ]
+    if EPOCH_BENCH["enabled"]:
+        checks += [
+            heal.Check(
+                f"{RESULTS}/bench/epoch/{d}.csv",
+                epoch_cost.damage,
+                [f"{RESULTS}/tables/epoch_cost.csv"],
+            )
+            for d in DEVICES
         ]
     if SEED_EXAMPLE["enabled"]:
         checks += [

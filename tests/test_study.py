@@ -216,9 +216,9 @@ def test_schema_enums_match_the_registries():
     import sys
 
     from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
+    from ggnbench.evaluation import EVAL_PATHS
     from ggnbench.optim import OPTIMIZERS, curvature_sources
     from ggnbench.problems import PROBLEMS
-    from ggnbench.evaluation import EVAL_PATHS
     from ggnbench.tensordata import DATA_PATHS
     from ggnbench.train import HOLDOUTS
 

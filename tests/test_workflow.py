@@ -202,6 +202,10 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
     assert set(pd.read_csv(tables / "time_to_target.csv").optimizer) == {"sgd", "diag_ggn_mc"}
     race = pd.read_csv(tables / "bench_backend_race.csv")
     assert race.extension.tolist() == ["DiagGGNMC"] and (race.ratio > 0).all()
+    cost = pd.read_csv(tables / "epoch_cost.csv")  # the end-to-end benchmark, both paths
+    assert len(cost) == 4 and set(cost.path) == {"pil/exact", "tensor/fast"}
+    assert (cost.epoch_s > 0).all() and (cost.run_h > 0).all()
+    assert len(pd.read_csv(tables / "epoch_speedup.csv")) == 2
     seed_table = pd.read_csv(tables / "seed_example.csv")
     assert seed_table.step.tolist() == [0, 50, 100, 150, 200]
     assert seed_table.ours_published_loss.notna().iloc[0]  # step 0 ran (3 steps here)
@@ -216,6 +220,7 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
         assert_figure(results / "figures" / name)
     report = (results / "report.html").read_text()
     assert all(f"{name}.png" in report for name in figures)
+    assert "epoch_cost.csv" in report and "epoch_panel.csv" in report
     best = results / "tuning/digits_cnn/sgd/device=cpu/best.json"
     assert '"lr": 0.1' in best.read_text()
 
@@ -233,16 +238,18 @@ def test_tiny_study_end_to_end_with_interruption(tmp_path):
     (garbled / "run.json").write_text('{"config": ')
     metrics = (truncated / "metrics.csv").read_text().splitlines()
     (truncated / "metrics.csv").write_text("\n".join(metrics[:5]) + "\n")
+    (results / "bench/epoch/cpu.csv").write_text("problem\n")  # a damaged measurement
     damaged = {lost / "run.json", garbled / "run.json", truncated / "run.json"}
     before = {p: p.stat().st_mtime_ns for p in run_json_files(results)}
     manifests = sorted(results.glob("manifests/**/*.json"))
     preview = snakemake(*args, "-n", workdir=tmp_path)  # a dry run lists, and changes nothing
-    assert preview.returncode == 0 and preview.stderr.count("ggnbench: would redo") == 3
+    assert preview.returncode == 0 and preview.stderr.count("ggnbench: would redo") == 4
     assert {p: p.stat().st_mtime_ns for p in run_json_files(results)} == before
     assert all(p.exists() for p in manifests)
     healed = snakemake(*args, workdir=tmp_path)
     assert healed.returncode == 0, healed.stdout[-3000:] + healed.stderr[-3000:]
-    assert healed.stderr.count("ggnbench: redoing") == 3
+    assert healed.stderr.count("ggnbench: redoing") == 4
+    assert len(pd.read_csv(tables / "epoch_cost.csv")) == 4  # measured again
     after = {p: p.stat().st_mtime_ns for p in run_json_files(results)}
     assert set(after) == set(before) | {lost / "run.json"}
     assert {p for p in after if before.get(p) != after[p]} == damaged
@@ -266,6 +273,7 @@ def user_study(tmp_path: Path, klass: str) -> tuple[list[str], dict]:
     }
     config["seed_example"] = {"enabled": False}
     config["bench"] = {"enabled": False}
+    config["epoch_bench"] = {"enabled": False}
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(config))
     return ["--configfile", str(path)], {**os.environ, "PYTHONPATH": str(code)}

@@ -127,6 +127,50 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sweep)
 
 
+def cmd_epoch_bench(args: argparse.Namespace) -> None:
+    """Run ``ggnbench epoch-bench``."""
+    from ggnbench import epoch_cost
+    from ggnbench.results import atomic_write_text
+
+    if not isinstance(args.cases, list) or not all(
+        isinstance(c, dict) and {"run", "study"} <= set(c) for c in args.cases
+    ):
+        raise GGNBenchError("--cases must be a JSON list of {run, study} objects")
+    if args.threads is not None:
+        for case in args.cases:
+            case["run"]["threads"] = args.threads
+    paths = tuple(p.strip() for p in args.paths.split(",") if p.strip())
+    frame = epoch_cost.measure(
+        args.cases, args.repeats, paths, progress=lambda line: print(line, flush=True)
+    )
+    atomic_write_text(args.out, frame.to_csv(index=False))
+    print(f"{len(frame)} measured runs -> {args.out}")
+
+
+def _add_epoch_bench(sub: argparse._SubParsersAction) -> None:
+    """Add ``ggnbench epoch-bench``."""
+    p = sub.add_parser(
+        "epoch-bench",
+        help="time runs end to end (steps with their data, evaluation, set-up) on each "
+        "data/evaluation path, interleaved (one workflow job)",
+        description="Train every case of --cases for its few steps and one evaluation, once "
+        "per path and round, and write the measurements as CSV (ggnbench tables epoch "
+        "extrapolates epochs, runs and panels from them).",
+    )
+    p.add_argument(
+        "--cases", type=json_argument, required=True, help="JSON list of {run, study} objects"
+    )
+    p.add_argument("--repeats", type=int, default=3, help="rounds over every case (3)")
+    p.add_argument(
+        "--paths",
+        default="pil/exact,tensor/fast",
+        help="DATA/EVAL path variants, the first the reference (pil/exact,tensor/fast)",
+    )
+    p.add_argument("--threads", type=int, help="torch CPU threads for every run (the job's)")
+    p.add_argument("--out", type=Path, required=True, help="CSV file to write")
+    p.set_defaults(func=cmd_epoch_bench)
+
+
 def _add_select_best(sub: argparse._SubParsersAction) -> None:
     """Add ``ggnbench select-best``."""
     p = sub.add_parser(
@@ -538,6 +582,7 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "synth-mnist": _add_synth,
     "check-config": _add_check_config,
     "sweep": _add_sweep,
+    "epoch-bench": _add_epoch_bench,
     "select-best": _add_select_best,
     "tables": _add_tables,
     "figures": _add_figures,

@@ -259,6 +259,13 @@ def check_plan(config: dict[str, Any]) -> None:
                 f"{where} is not tuned (tune: false) but its grid has {points} points; "
                 "give one value per hyperparameter, or set tune: true"
             )
+    timed = config.get("epoch_bench", {}).get("optimizers") or []
+    unknown = [name for name in timed if name not in config["optimizers"]]
+    if unknown:
+        raise GGNBenchError(
+            f"epoch_bench/optimizers: {', '.join(unknown)} not among the study's optimizers "
+            f"({', '.join(config['optimizers'])}); name entries of optimizers:"
+        )
     check_runs(config)
 
 

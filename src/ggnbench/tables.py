@@ -138,6 +138,14 @@ TABLE_SETS: dict[str, TableSet] = {
         options=(("--json", {"nargs": "+", "required": True,
                              "help": "pytest-benchmark JSON files"}),),
     ),
+    "epoch": TableSet(
+        tables=("epoch_cost", "epoch_speedup", "epoch_panel"),
+        extras=(),
+        build="ggnbench.epoch_cost:tables",
+        help="end-to-end cost: per epoch and run, paths side by side, panel and study totals",
+        options=(("--csv", {"nargs": "+", "required": True,
+                            "help": "ggnbench epoch-bench measurements"}),),
+    ),
     "evidence": TableSet(
         tables=("config", "provenance", "job_runtimes"),
         extras=(),
