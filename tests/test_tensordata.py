@@ -6,16 +6,19 @@ import dataclasses
 
 import pytest
 import torch
+from backpack import extend
 from torch import nn
 
 from ggnbench.errors import GGNBenchError
-from ggnbench.evaluation import evaluate
+from ggnbench.evaluation import evaluate, inference_network
 from ggnbench.problems import get_problem, make_loaders
 from ggnbench.tensordata import TensorImages
 from ggnbench.train import RunConfig, run
 from tests.conftest import DEVICES, make_cifar10_root, make_mnist_root
 
 SPLITS = ("train", "valid", "test", "train_eval")
+#: The fast evaluation path's stated tolerances (ggnbench.evaluation.evaluate).
+LOSS_RTOL, LOSS_ATOL, ACCURACY_ATOL = 1e-5, 1e-6, 1e-3
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +115,8 @@ def test_training_is_bitwise_the_same_on_both_paths(roots, optimizer):
         a, b = _split(old, split), _split(new, split)
         assert [s for s, _, _ in a] == [s for s, _, _ in b] and len(a) > 3
         for (_, loss_a, acc_a), (_, loss_b, acc_b) in zip(a, b, strict=True):
-            assert loss_b == pytest.approx(loss_a, rel=1e-5) and acc_b == acc_a
+            assert loss_b == pytest.approx(loss_a, rel=LOSS_RTOL, abs=LOSS_ATOL)
+            assert acc_b == pytest.approx(acc_a, abs=ACCURACY_ATOL)
     assert new.summary["evaluations"] == old.summary["evaluations"] == len(a)
     assert new.summary["eval_time_s"] > 0 and new.summary["median_data_s"] > 0
 
@@ -130,25 +134,49 @@ class CountingNet(nn.Module):
         return self.linear(x.flatten(1))
 
 
-def test_fast_evaluation_equals_exact_bitwise_on_full_batches_and_within_rounding_merged(roots):
+def test_fast_evaluation_equals_exact_bitwise_on_the_same_passes_and_within_rounding_cut(roots):
     torch.manual_seed(0)
-    net = CountingNet()
+    net = CountingNet()  # no convolutions: evaluated as it is
     loss_fn = nn.CrossEntropyLoss()
+    cpu = torch.device("cpu")
     problem = get_problem("fmnist_2c2d")
     ggn = make_loaders(problem, roots["fmnist"], download=False, eval_batch_size=64).test
-    exact = evaluate(net, loss_fn, ggn, torch.device("cpu"), "exact")
-    fast = evaluate(net, loss_fn, ggn, torch.device("cpu"), "fast", batch_size=64)
-    assert fast == exact  # same batches, same float64 sums: bitwise
-    # DeepOBS's loaders (training batch size 16 here) merged into passes of up to 100
+    exact = evaluate(net, loss_fn, ggn, cpu, "exact")
+    fast = evaluate(net, loss_fn, ggn, cpu, "fast", batch_size=64)
+    assert fast == exact  # the same passes, the same float64 sums: bitwise
+    # DeepOBS's loaders (training batch size 16 here): passes of 100 cut from the stream
     obs = make_loaders(problem, roots["fmnist"], batch_size=16, download=False,
                        evaluation="deepobs").test  # fmt: skip
     net.sizes.clear()
-    exact = evaluate(net, loss_fn, obs, torch.device("cpu"), "exact")
+    exact = evaluate(net, loss_fn, obs, cpu, "exact")
     assert set(net.sizes) == {16} and sum(net.sizes) == 192  # 200 with the last 8 dropped
-    net.sizes.clear()
-    fast = evaluate(net, loss_fn, obs, torch.device("cpu"), "fast", batch_size=100)
-    assert net.sizes == [96, 96]  # whole loader batches, never more than 100
-    assert fast[0] == pytest.approx(exact[0], rel=1e-5) and fast[1] == exact[1]
+    for size, passes in ((100, [100, 92]), (40, [40] * 4 + [32]), (16, [16] * 12)):
+        net.sizes.clear()
+        fast = evaluate(net, loss_fn, obs, cpu, "fast", batch_size=size)
+        assert net.sizes == passes
+        assert fast[0] == pytest.approx(exact[0], rel=LOSS_RTOL, abs=LOSS_ATOL)
+        assert fast[1] == exact[1]
+
+
+@pytest.mark.parametrize("problem", ["mnist_cnn", "fmnist_2c2d", "cifar10_3c3d", "digits_cnn"])
+def test_a_convolutional_network_is_frozen_on_cpu_and_evaluates_within_tolerance(roots, problem):
+    spec = get_problem(problem)
+    torch.manual_seed(1)
+    model = extend(spec.model_fn())  # with BackPACK's hooks, as a curvature run has it
+    loader = make_loaders(spec, roots[spec.dataset], batch_size=32, download=False,
+                          evaluation="deepobs").test  # fmt: skip
+    x = next(iter(loader))[0]
+    frozen = inference_network(model.eval(), x)
+    assert isinstance(frozen, torch.jit.ScriptModule)
+    with torch.inference_mode():
+        torch.testing.assert_close(frozen(x), model(x), rtol=1e-4, atol=1e-5)
+    cpu = torch.device("cpu")
+    exact = evaluate(model, spec.loss_fn(), loader, cpu, "exact")
+    fast = evaluate(model, spec.loss_fn(), loader, cpu, "fast", batch_size=128)
+    assert fast[0] == pytest.approx(exact[0], rel=LOSS_RTOL, abs=LOSS_ATOL)
+    assert fast[1] == pytest.approx(exact[1], abs=ACCURACY_ATOL)
+    linear = get_problem("mnist_logreg").model_fn().eval()
+    assert inference_network(linear, x) is linear  # nothing to gain without convolutions
 
 
 def test_fast_evaluation_leaves_training_mode_and_gradients_alone(roots):

@@ -487,7 +487,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--eval-batch-size",
         type=int,
         default=defaults.EVAL_BATCH_SIZE,
-        help=f"evaluation batch size; the fast path's largest forward pass "
+        help=f"evaluation batch size; the fast path's forward passes on a GPU "
         f"({defaults.EVAL_BATCH_SIZE})",
     )
     p.add_argument(
@@ -501,8 +501,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--eval-path",
         choices=list(EVAL_PATHS),
         default=defaults.EVAL_PATH,
-        help="fast: inference mode, loader batches merged up to --eval-batch-size; exact: "
-        f"one forward pass per loader batch, as before ({defaults.EVAL_PATH})",
+        help="fast: inference mode, passes of the device's best size, a frozen network on "
+        f"a CPU; exact: one forward pass per loader batch, as before ({defaults.EVAL_PATH})",
     )
     p.add_argument(
         "--keep-grad",

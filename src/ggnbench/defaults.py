@@ -21,9 +21,12 @@ EVALUATION = "ggnbench"
 #: How batches are made: ``tensor`` (each split without augmentation held as one tensor,
 #: bitwise the batches of the PIL path) or ``pil`` (torchvision's per-image transforms).
 DATA_PATH = "tensor"
-#: How evaluation runs: ``fast`` (inference mode, loader batches merged up to the
-#: evaluation batch size, metrics summed on the device) or ``exact`` (the per-batch path).
+#: How evaluation runs: ``fast`` (inference mode, passes of the device's best size, a
+#: frozen network on a CPU, metrics summed on the device) or ``exact`` (the per-batch path).
 EVAL_PATH = "fast"
+#: Examples per forward pass of the fast evaluation path on a CPU (a GPU takes the
+#: evaluation batch size): fmnist_2c2d's network runs 0.63 ms an image at 128, 0.97 at 896.
+CPU_EVAL_BATCH_SIZE = 128
 #: Seed set before data and model are built.
 SEED = 0
 #: Device of a run.

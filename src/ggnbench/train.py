@@ -28,7 +28,7 @@ from ggnbench.checks import check_non_negative, check_positive
 from ggnbench.curvature import CurvatureOptimizer, check_feasible
 from ggnbench.devices import resolve_device, synchronize
 from ggnbench.errors import GGNBenchError, StepFailure
-from ggnbench.evaluation import EVAL_PATHS, evaluate
+from ggnbench.evaluation import EVAL_PATHS, evaluate, fast_batch_size
 from ggnbench.optim import (
     backward,
     build_from_class,
@@ -413,6 +413,8 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
     train_time = 0.0
     wall_start = time.perf_counter()
 
+    eval_batch = fast_batch_size(device, cfg.eval_batch_size)
+
     def log_eval(step: int) -> None:
         t_eval = time.perf_counter()
         splits = [("valid", loaders.valid), ("test", loaders.test)]
@@ -420,7 +422,7 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         for split, loader in splits:
             if not len(loader.sampler):  # no holdout, or no train-eval subset
                 continue
-            loss, acc = evaluate(model, loss_fn, loader, device, cfg.eval_path, cfg.eval_batch_size)
+            loss, acc = evaluate(model, loss_fn, loader, device, cfg.eval_path, eval_batch)
             result.records.append(
                 {"step": step, "split": split, "loss": loss, "accuracy": acc, "time_s": train_time}
             )
