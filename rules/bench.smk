@@ -19,6 +19,7 @@ rule bench_run:
     threads: BENCH["threads"]
     resources:
         gpu=gpu_jobs,
+        gpu_slot=gpu_all_slots,
     conda:
         TRAIN_ENV
     shell:
@@ -88,6 +89,7 @@ rule epoch_bench_run:
     threads: EPOCH_BENCH["threads"]
     resources:
         gpu=gpu_jobs,
+        gpu_slot=gpu_all_slots,
     conda:
         TRAIN_ENV
     shell:

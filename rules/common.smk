@@ -124,6 +124,19 @@ def gpu_jobs(wildcards):
     return 1 if wildcards.device == "cuda" else 0
 
 
+def gpu_slot(wildcards):
+    """One slot of the GPU for a CUDA training job: --resources gpu_slot=K lets K share it."""
+    return 1 if wildcards.device == "cuda" else 0
+
+
+def gpu_all_slots(wildcards):
+    """Every slot of the GPU for a CUDA benchmark job: it is timed with the GPU to itself."""
+    if wildcards.device != "cuda":
+        return 0
+    limit = workflow.resource_settings.resources.get("gpu_slot")
+    return 1 if limit is None else limit.value
+
+
 def dataset_ready(wildcards):
     """The marker of the dataset a problem needs."""
     from ggnbench.problems import get_problem

@@ -18,6 +18,7 @@ rule tune:
     priority: job_priority
     resources:
         gpu=gpu_jobs,
+        gpu_slot=gpu_slot,
     conda:
         TRAIN_ENV
     shell:
@@ -63,6 +64,7 @@ rule final_seeds:
     priority: job_priority
     resources:
         gpu=gpu_jobs,
+        gpu_slot=gpu_slot,
     conda:
         TRAIN_ENV
     shell:

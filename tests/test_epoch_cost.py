@@ -152,3 +152,22 @@ def test_the_command_measures_every_case_on_every_path_and_the_tables_follow(con
     bad = subprocess.run([*cli, "epoch-bench", "--cases", "{}", "--out", str(out)],
                          capture_output=True, text=True, check=False)  # fmt: skip
     assert bad.returncode == 2 and "--cases must be a JSON list" in bad.stderr
+
+
+def test_the_command_plans_a_config_file_itself(tmp_path):
+    path = tmp_path / "study.yaml"
+    text = STUDY.format(results=tmp_path / "results", data=tmp_path / "data")
+    path.write_text(text.replace("steps: 3, repeats: 2, optimizers: [sgd, diag_ggn_mc]",
+                                 "steps: 2, repeats: 1, optimizers: [adam]"))  # fmt: skip
+    out = tmp_path / "cpu.csv"
+    cli = [sys.executable, "-m", "ggnbench.cli", "epoch-bench"]
+    args = ["--configfile", str(path), "--paths", "tensor/fast", "--out", str(out)]
+    done = subprocess.run([*cli, *args], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    raw = pd.read_csv(out)
+    assert raw.optimizer.tolist() == ["adam"] and raw.path.tolist() == ["tensor/fast"]
+    assert raw.tune_runs.tolist() == [0] and raw.final_runs.tolist() == [3]
+    path.write_text(text.replace("optimizers: [sgd, diag_ggn_mc]", "optimizers: [sgdd]"))
+    bad = subprocess.run([*cli, "--configfile", str(path), "--out", str(out)],
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "epoch_bench/optimizers: sgdd not among" in bad.stderr

@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -150,6 +151,37 @@ def test_cuda_without_cuda_stops_at_start(tmp_path):
     flagged = snakemake("-n", "--configfile", str(TINY), "--config", "devices=[cpu,cuda]",
                         "remote_devices=True", workdir=tmp_path)  # fmt: skip
     assert flagged.returncode == 0, flagged.stderr
+
+
+def job_resources(output: str) -> list[tuple[str, str, dict[str, str]]]:
+    """(rule, device wildcard, resources) of every job a dry run lists."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", output):
+        rule = re.match(r"(?:local)?rule (\w+):", block)
+        device = re.search(r"wildcards:.*device=(\w+)", block)
+        found = re.search(r"resources: (.*)", block)
+        if rule and found:
+            resources = dict(item.split("=", 1) for item in found.group(1).split(", "))
+            jobs.append((rule.group(1), device.group(1) if device else "", resources))
+    return jobs
+
+
+@pytest.mark.parametrize("slots", [None, 3])
+def test_cuda_training_jobs_share_the_gpu_and_benchmarks_have_it_alone(tmp_path, slots):
+    given = [] if slots is None else ["--resources", f"gpu_slot={slots}"]
+    done = snakemake("-n", "--configfile", str(TINY), "--config", "devices=[cpu,cuda]",
+                     "remote_devices=True", *given, workdir=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    jobs = job_resources(done.stdout + done.stderr)
+    limit = slots or 4  # the default profile's gpu_slot
+    seen = set()
+    for rule, device, resources in jobs:
+        if rule in ("tune", "final_seeds", "bench_run", "epoch_bench_run"):
+            share = {"tune": 1, "final_seeds": 1}.get(rule, limit) if device == "cuda" else 0
+            assert int(resources["gpu_slot"]) == share, (rule, device, resources)
+            assert int(resources["gpu"]) == (device == "cuda")  # sbatch --gpus=1
+            seen.add((rule, device))
+    assert {(r, "cuda") for r in ("tune", "bench_run", "epoch_bench_run")} <= seen
 
 
 def assert_figure(stem: Path) -> None:

@@ -130,8 +130,13 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 def cmd_epoch_bench(args: argparse.Namespace) -> None:
     """Run ``ggnbench epoch-bench``."""
     from ggnbench import epoch_cost
+    from ggnbench.configcheck import load_study
     from ggnbench.results import atomic_write_text
 
+    if args.configfile is not None:
+        args.cases = epoch_cost.plan(load_study(args.configfile, args.schema), args.device)
+        if not args.cases:
+            raise GGNBenchError(f"{args.configfile}: its epoch_bench selects no case")
     if not isinstance(args.cases, list) or not all(
         isinstance(c, dict) and {"run", "study"} <= set(c) for c in args.cases
     ):
@@ -157,8 +162,19 @@ def _add_epoch_bench(sub: argparse._SubParsersAction) -> None:
         "per path and round, and write the measurements as CSV (ggnbench tables epoch "
         "extrapolates epochs, runs and panels from them).",
     )
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--cases", type=json_argument, help="JSON list of {run, study} objects")
+    given.add_argument(
+        "--configfile",
+        type=Path,
+        help="a study config: time its epoch_bench selection (e.g. config/fmnist.yaml)",
+    )
+    p.add_argument("--device", default="cpu", help="device of --configfile's cases (cpu)")
     p.add_argument(
-        "--cases", type=json_argument, required=True, help="JSON list of {run, study} objects"
+        "--schema",
+        type=Path,
+        default=Path(__file__).resolve().parents[2] / "config" / "schema.yaml",
+        help="the schema (config/schema.yaml of this checkout)",
     )
     p.add_argument("--repeats", type=int, default=3, help="rounds over every case (3)")
     p.add_argument(

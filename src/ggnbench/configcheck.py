@@ -130,3 +130,30 @@ def plan_error(path: str | Path, schema_path: str | Path) -> str | None:
     except GGNBenchError as err:
         return f"error: {path}: {err}"
     return None
+
+
+def load_study(path: str | Path, schema_path: str | Path) -> dict[str, Any]:
+    """A study configuration file, checked, with the schema's defaults filled in.
+
+    Args:
+        path: The configuration file.
+        schema_path: The JSON schema, as YAML.
+
+    Returns:
+        The configuration, as the workflow sees it.
+
+    Raises:
+        GGNBenchError: Naming the file and the problem.
+    """
+    from snakemake.utils import validate
+
+    from ggnbench.errors import GGNBenchError
+
+    if not Path(path).is_file():
+        raise GGNBenchError(f"no config file {path}; give the path of a study config")
+    problem = check_file(path, schema_path) or plan_error(path, schema_path)
+    if problem is not None:
+        raise GGNBenchError(problem.removeprefix("error: "))
+    config = yaml.safe_load(Path(path).read_text())
+    validate(config, str(schema_path), set_default=True)
+    return config
