@@ -74,9 +74,11 @@ def main() -> None:
     rows = []
     for n in [int(j) for j in args.jobs.split(",")]:
         start = time.perf_counter()
+        folder = args.out / f"n{n}"
         with ThreadPoolExecutor(max_workers=n) as pool:
-            runs = list(pool.map(lambda item: run_one(*item[1], args.out / f"n{n}", item[0]),
-                                 enumerate(queue)))  # fmt: skip
+            futures = [pool.submit(run_one, name, cmd, folder, i)
+                       for i, (name, cmd) in enumerate(queue)]  # fmt: skip
+            runs = [f.result() for f in futures]
         wall = time.perf_counter() - start
         rows.append({"jobs": n, "runs": len(runs), "wall_s": wall,
                      "runs_per_hour": len(runs) / wall * 3600,

@@ -171,3 +171,29 @@ def test_the_command_plans_a_config_file_itself(tmp_path):
     bad = subprocess.run([*cli, "--configfile", str(path), "--out", str(out)],
                          capture_output=True, text=True, check=False)  # fmt: skip
     assert bad.returncode == 2 and "epoch_bench/optimizers: sgdd not among" in bad.stderr
+
+
+def test_compare_tables_leaves_out_timing_and_holds_losses_to_the_tolerance(tmp_path):
+    """bench/compare_tables.py: what the before/after comparison of a study's tables checks."""
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.mkdir(), after.mkdir()
+    curves = pd.DataFrame({"step": [0, 0, 1], "split": ["train", "test", "test"],
+                           "loss": [2.0, 1.5, 1.25], "accuracy": [0.5, 0.25, 0.75],
+                           "time_s": [0.1, 0.2, 0.3]})  # fmt: skip
+    curves.to_csv(before / "curves.csv", index=False)
+    script = [sys.executable, str(ROOT / "bench" / "compare_tables.py"), str(before), str(after)]
+
+    def verdict(changes: dict) -> tuple[int, str]:
+        changed = curves.copy()
+        for (column, row), value in changes.items():
+            changed.loc[row, column] = value
+        changed.to_csv(after / "curves.csv", index=False)
+        done = subprocess.run(script, capture_output=True, text=True, check=False)
+        return done.returncode, done.stdout
+
+    assert verdict({("time_s", 0): 9.0})[0] == 0  # timing left out
+    code, out = verdict({("loss", 1): 1.5 * (1 + 2e-6)})  # an evaluation loss, in tolerance
+    assert code == 0 and "evaluation losses within 2.0e-06" in out
+    assert verdict({("loss", 1): 1.5 * (1 + 1e-4)})[0] == 1  # beyond it
+    assert verdict({("loss", 0): 2.0 + 1e-12})[0] == 1  # training: bitwise or nothing
+    assert verdict({("accuracy", 2): 0.5})[0] == 1
