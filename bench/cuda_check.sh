@@ -9,7 +9,7 @@
 # Fashion-MNIST from DATA_ROOT (data) or Debian's package; without either it writes
 # synthetic data of the same format and sizes there (same cost, not the same pixels).
 # DEVICE=cpu runs the same steps on the CPU (the CUDA tests then all skip); SHARE_JOBS,
-# SHARE_STEPS, SHARE_ROUNDS and EPOCH_REPEATS size the last two parts.
+# SHARE_STEPS, SHARE_ROUNDS, EPOCH_STEPS and EPOCH_REPEATS size the last two parts.
 set -euo pipefail
 out=${1:?usage: bench/cuda_check.sh OUT_DIR [PYTHON]}
 py=${2:-python3}
@@ -52,6 +52,9 @@ fi
 echo "== end-to-end: the Fashion-MNIST panel, $device, pil/exact vs tensor/fast"
 cp config/fmnist.yaml "$out/panel.yaml"
 sed -i "s|^data_root: .*|data_root: $data|; s|^download: .*|download: false|" "$out/panel.yaml"
+if [ -n "${EPOCH_STEPS:-}" ]; then   # the epoch_bench section's steps (the only indented 'steps:')
+    sed -i "s|^  steps: .*|  steps: $EPOCH_STEPS|" "$out/panel.yaml"
+fi
 "$py" -m ggnbench.cli epoch-bench --configfile "$out/panel.yaml" --device "$device" \
     --repeats "${EPOCH_REPEATS:-3}" --threads 1 --out "$out/epoch_$device.csv"
 "$py" -m ggnbench.cli tables epoch --csv "$out/epoch_$device.csv" --out "$out"

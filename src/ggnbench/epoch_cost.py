@@ -265,26 +265,15 @@ def panel_table(raw: pd.DataFrame) -> pd.DataFrame:
     table = table.merge(runs, on=KEYS)
     table["final_h"] = table.run_h * table.final_runs
     table["study_h"] = table.run_h * (table.final_runs + table.tune_runs)
+    sums = {c: (c, "sum") for c in ("final_runs", "tune_runs", "final_h", "study_h")}
     per_problem = (
         table.groupby(["problem", "device", "path"], sort=False)
-        .agg(
-            optimizers=("optimizer", "size"),
-            final_runs=("final_runs", "sum"),
-            tune_runs=("tune_runs", "sum"),
-            final_h=("final_h", "sum"),
-            study_h=("study_h", "sum"),
-        )
+        .agg(optimizers=("optimizer", "size"), **sums)
         .reset_index()
     )
     total = (
         per_problem.groupby(["device", "path"], sort=False)
-        .agg(
-            optimizers=("optimizers", "sum"),
-            final_runs=("final_runs", "sum"),
-            tune_runs=("tune_runs", "sum"),
-            final_h=("final_h", "sum"),
-            study_h=("study_h", "sum"),
-        )
+        .agg(optimizers=("optimizers", "sum"), **sums)
         .reset_index()
         .assign(problem="all")
     )
