@@ -133,8 +133,11 @@ def cmd_epoch_bench(args: argparse.Namespace) -> None:
     from ggnbench.configcheck import load_study
     from ggnbench.results import atomic_write_text
 
+    section: dict = {"repeats": 3, "paths": list(epoch_cost.PATHS)}
     if args.configfile is not None:
-        args.cases = epoch_cost.plan(load_study(args.configfile, args.schema), args.device)
+        config = load_study(args.configfile, args.schema)
+        section = config["epoch_bench"]
+        args.cases = epoch_cost.plan(config, args.device)
         if not args.cases:
             raise GGNBenchError(f"{args.configfile}: its epoch_bench selects no case")
     if not isinstance(args.cases, list) or not all(
@@ -144,9 +147,11 @@ def cmd_epoch_bench(args: argparse.Namespace) -> None:
     if args.threads is not None:
         for case in args.cases:
             case["run"]["threads"] = args.threads
-    paths = tuple(p.strip() for p in args.paths.split(",") if p.strip())
+    given = args.paths.split(",") if args.paths is not None else section["paths"]
+    paths = tuple(p.strip() for p in given if p.strip())
+    repeats = args.repeats if args.repeats is not None else section["repeats"]
     frame = epoch_cost.measure(
-        args.cases, args.repeats, paths, progress=lambda line: print(line, flush=True)
+        args.cases, repeats, paths, progress=lambda line: print(line, flush=True)
     )
     atomic_write_text(args.out, frame.to_csv(index=False))
     print(f"{len(frame)} measured runs -> {args.out}")
@@ -176,11 +181,11 @@ def _add_epoch_bench(sub: argparse._SubParsersAction) -> None:
         default=Path(__file__).resolve().parents[2] / "config" / "schema.yaml",
         help="the schema (config/schema.yaml of this checkout)",
     )
-    p.add_argument("--repeats", type=int, default=3, help="rounds over every case (3)")
+    p.add_argument("--repeats", type=int, help="rounds over every case (--configfile's, else 3)")
     p.add_argument(
         "--paths",
-        default="pil/exact,tensor/fast",
-        help="DATA/EVAL path variants, the first the reference (pil/exact,tensor/fast)",
+        help="DATA/EVAL path variants, the first the reference (--configfile's, else "
+        "pil/exact,tensor/fast)",
     )
     p.add_argument("--threads", type=int, help="torch CPU threads for every run (the job's)")
     p.add_argument("--out", type=Path, required=True, help="CSV file to write")
