@@ -133,8 +133,9 @@ def gpu_all_slots(wildcards):
     """Every slot of the GPU for a CUDA benchmark job: it is timed with the GPU to itself."""
     if wildcards.device != "cuda":
         return 0
-    limit = workflow.resource_settings.resources.get("gpu_slot")
-    return 1 if limit is None else limit.value
+    # An unset resource reads as an empty Resource whose value is None.
+    limit = getattr(workflow.resource_settings.resources.get("gpu_slot"), "value", None)
+    return 1 if limit is None else limit
 
 
 def dataset_ready(wildcards):

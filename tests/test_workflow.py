@@ -166,14 +166,16 @@ def job_resources(output: str) -> list[tuple[str, str, dict[str, str]]]:
     return jobs
 
 
-@pytest.mark.parametrize("slots", [None, 3])
-def test_cuda_training_jobs_share_the_gpu_and_benchmarks_have_it_alone(tmp_path, slots):
-    given = [] if slots is None else ["--resources", f"gpu_slot={slots}"]
+@pytest.mark.parametrize(
+    ("given", "limit"),
+    [([], 1), (["--profile", str(ROOT / "profiles/gpu")], 4),
+     (["--profile", str(ROOT / "profiles/gpu"), "--resources", "gpu_slot=3"], 3)],
+)  # fmt: skip
+def test_cuda_training_jobs_share_the_gpu_and_benchmarks_have_it_alone(tmp_path, given, limit):
     done = snakemake("-n", "--configfile", str(TINY), "--config", "devices=[cpu,cuda]",
                      "remote_devices=True", *given, workdir=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     jobs = job_resources(done.stdout + done.stderr)
-    limit = slots or 4  # the default profile's gpu_slot
     seen = set()
     for rule, device, resources in jobs:
         if rule in ("tune", "final_seeds", "bench_run", "epoch_bench_run"):
