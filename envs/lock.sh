@@ -6,7 +6,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 python3.11 -m venv "$tmp/venv"
 "$tmp/venv/bin/pip" install -q --upgrade pip
-"$tmp/venv/bin/pip" install -q -e '.[test,slurm]'
+"$tmp/venv/bin/pip" install -q -e '.[test,slurm,docs]'
 "$tmp/venv/bin/pip" freeze --all --exclude-editable | grep -v -E "^(ggnbench|pip)==" > envs/requirements.lock
 "$tmp/venv/bin/python" envs/make_conda_envs.py
 echo "wrote envs/requirements.lock and envs/*.yaml"
