@@ -23,6 +23,7 @@ from cases import EXTENSIONS, NATIVE_OF, REGIONS, STEP_EXTENSIONS
 
 from ggnbench import provenance
 from ggnbench.problems import PROBLEMS
+from ggnbench.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -193,3 +194,61 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["cuda_available"] = cuda
     if cuda:
         machine_info["cuda_capability"] = ".".join(map(str, torch.cuda.get_device_capability(0)))
+
+
+#: Cases whose call failed: what a benchmark JSON lists under ``unmeasured``.
+UNMEASURED_KEY = "unmeasured"
+#: Longest cause recorded for an unmeasured case.
+MAX_REASON = 300
+_PROGRESS = pytest.StashKey[Progress]()
+_UNMEASURED = pytest.StashKey[list]()
+
+
+def _case_of(item: pytest.Item) -> Case | Race | None:
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    found = [v for v in params.values() if isinstance(v, Case | Race)]
+    return found[0] if found else None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the progress lines: one per finished case, a heartbeat during a long one."""
+    session.config.stash[_PROGRESS] = Progress("benchmark", len(session.items), unit="case")
+    session.config.stash[_UNMEASURED] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """Record a case that could not be measured, with the first line of its cause."""
+    outcome = yield
+    report = outcome.get_result()
+    case = _case_of(item)
+    if report.failed and case is not None:
+        cause = call.excinfo.exconly().strip().splitlines()[0] if call.excinfo else report.when
+        fields = {k: getattr(case, k) for k in ("network", "batch_size", "device", "region")}
+        extensions = getattr(case, "extensions", None) or (case.extension,)
+        item.config.stash[_UNMEASURED] += [
+            {**fields, "extension": e, "case": case.id, "reason": cause[:MAX_REASON]}
+            for e in extensions
+        ]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """One more case done: a progress line (at most every so often) naming it."""
+    yield
+    progress = item.config.stash.get(_PROGRESS, None)
+    if progress is not None:
+        case = _case_of(item)
+        progress.update(progress.done + 1, last=case.id if case is not None else item.name)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the heartbeat."""
+    progress = session.config.stash.get(_PROGRESS, None)
+    if progress is not None:
+        progress.close()
+
+
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list, output_json: dict):
+    """List the cases that could not be measured beside the measured ones."""
+    output_json[UNMEASURED_KEY] = config.stash.get(_UNMEASURED, [])

@@ -23,13 +23,11 @@ rule bench_run:
     conda:
         TRAIN_ENV
     shell:
-        "ggnbench_python -m pytest "
-        "{params.suite} -q -p no:cacheprovider --bench-devices {wildcards.device} "
+        "ggnbench bench-suite --suite {params.suite} --out {output} --log {log} -- "
+        "--bench-devices {wildcards.device} "
         "--bench-networks {params.networks} --bench-extensions {params.extensions} "
         "--bench-batch-sizes {params.batch_sizes} --bench-regions {params.regions} "
-        "--bench-rounds {params.rounds} --bench-warmup {params.warmup} --bench-threads {threads} "
-        "--benchmark-json {output}.tmp > {log} 2>&1 "
-        "|| {{ tail -n 5 {log} >&2; exit 1; }}; mv {output}.tmp {output}"
+        "--bench-rounds {params.rounds} --bench-warmup {params.warmup} --bench-threads {threads}"
 
 
 rule bench_tables:

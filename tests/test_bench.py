@@ -181,3 +181,58 @@ def test_tables_and_figures_from_the_command_line(tiny_json, tmp_path):
         assert (tmp_path / f"{name}.pdf").read_bytes().startswith(b"%PDF-")
         pixels = imread(tmp_path / f"{name}.png")
         assert pixels.ndim == 3 and pixels.std() > 0  # a real, non-blank image
+
+
+#: A pytest plugin for the suite: every eigendecomposition returns NaN without raising, in
+#: float32 and float64, as LAPACK can; only the curvature steps that invert factors fail.
+SILENT_NAN_EIGH = """
+import math
+import torch
+
+_eigh = torch.linalg.eigh
+
+
+def _broken(factor, UPLO="L"):
+    values, vectors = _eigh(factor, UPLO=UPLO)
+    values[0] = math.nan
+    return values, vectors
+
+
+torch.linalg.eigh = _broken
+"""
+
+
+def test_a_case_that_cannot_be_measured_is_a_row_and_the_rest_is_kept(tmp_path, monkeypatch):
+    from ggnbench.benchsuite import run_suite
+
+    (tmp_path / "silent_nan_eigh.py").write_text(SILENT_NAN_EIGH)
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{ROOT / 'src'}")
+    out, log = tmp_path / "cpu.json", tmp_path / "cpu.log"
+    selection = [
+        "-p", "silent_nan_eigh", "--bench-devices", "cpu", "--bench-networks", "digits_cnn",
+        "--bench-extensions", "none,DiagGGNMC,KFAC", "--bench-batch-sizes", "4",
+        "--bench-regions", "backward,step", "--bench-rounds", "2", "--bench-warmup", "1",
+    ]  # fmt: skip
+    unmeasured = run_suite(ROOT / "bench", out, log, selection)
+    assert {u["case"] for u in unmeasured} == {"digits_cnn-b4-cpu-step-KFAC"}
+    assert "in float64 too" in unmeasured[0]["reason"] and "\n" not in unmeasured[0]["reason"]
+    assert not list(tmp_path.glob(".*.tmp"))
+    tables = benchagg.tables([out])
+    overhead = tables["bench_overhead"].set_index(["region", "extension"])
+    assert overhead.loc[("step", "KFAC"), "status"] == "unmeasured"
+    assert "in float64 too" in overhead.loc[("step", "KFAC"), "note"]
+    assert overhead.loc[("backward", "KFAC"), "status"] == "measured"  # the rest is kept
+    assert overhead.loc[("backward", "KFAC"), "ratio"] > 0
+    # The step region has no plain-gradient baseline: DiagGGN's step is kept without a ratio.
+    assert overhead.loc[("step", "DiagGGNMC"), "status"] == "no baseline"
+    assert "benchmark: " in log.read_text()  # the progress line
+
+
+def test_a_suite_that_stops_without_results_is_one_line_with_the_log(tmp_path):
+    from ggnbench.benchsuite import run_suite
+
+    out, log = tmp_path / "cpu.json", tmp_path / "cpu.log"
+    match = r"stopped \(pytest exit 2\) without results: .*unknown extension \['Magic'\].*cpu.log"
+    with pytest.raises(GGNBenchError, match=match):
+        run_suite(ROOT / "bench", out, log, ["--bench-extensions", "none,Magic"])
+    assert not out.exists()

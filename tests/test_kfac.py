@@ -23,7 +23,7 @@ from ggnbench.curvature import (
     check_feasible,
     dense_curvature_bytes,
 )
-from ggnbench.errors import GGNBenchError
+from ggnbench.errors import GGNBenchError, StepFailure
 from ggnbench.kfac import KroneckerFactored, factor_inverses, tikhonov_pi
 from ggnbench.problems import get_problem
 from tests import reference_bpoptim
@@ -193,11 +193,12 @@ def test_pi_and_the_damping_split():
     pi = tikhonov_pi(g, a)
     expected = math.sqrt((a.trace().item() / 4) / (g.trace().item() / 3))
     assert math.isclose(pi.item(), expected, rel_tol=1e-12)
-    inverse_g, inverse_a = factor_inverses([g, a], gamma)
+    (inverse_g, inverse_a), retried = factor_inverses([g, a], gamma)
+    assert retried == []
     eye3, eye4 = torch.eye(3, dtype=g.dtype), torch.eye(4, dtype=g.dtype)
     torch.testing.assert_close(inverse_a @ (a + expected * math.sqrt(gamma) * eye4), eye4)
     torch.testing.assert_close(inverse_g @ (g + math.sqrt(gamma) / expected * eye3), eye3)
-    (inverse_b,) = factor_inverses([g], gamma)  # a bias: the whole shift
+    (inverse_b,), _ = factor_inverses([g], gamma)  # a bias: the whole shift
     torch.testing.assert_close(inverse_b @ (g + gamma * eye3), eye3)
 
 
@@ -266,10 +267,113 @@ def test_failed_eigendecomposition_is_a_recorded_failed_run(
     assert train(out, "mnist_logreg", "kfac", logreg_root, steps=10) == 0  # the sweep goes on
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "failed" and info["diverged_at"] == 2
-    assert "eigendecomposition of a 784x784 Kronecker factor failed" in info["failure"]
+    assert info["failure"].startswith("parameter '1.weight' (10x784) at step 2: ")
+    assert "eigendecomposition of its 784x784 Kronecker factor failed" in info["failure"]
     assert info["summary"]["steps_done"] == 2
     err = capsys.readouterr().err
-    assert "failed at step 2: eigendecomposition" in err and "Traceback" not in err
+    assert "failed at step 2: parameter '1.weight'" in err and "Traceback" not in err
+
+
+def silent_nan(dtypes, calls=None, where="values"):
+    """torch.linalg.eigh returning NaN without raising (as LAPACK can) for some dtypes.
+
+    Only the calls whose 1-based number is in ``calls`` (every call if None) are broken.
+
+    Returns:
+        The broken function and the list of the dtypes it was called with.
+    """
+    eigh = torch.linalg.eigh
+    seen = []
+
+    def broken(factor, UPLO="L"):
+        seen.append(factor.dtype)
+        values, vectors = eigh(factor, UPLO=UPLO)
+        if factor.dtype in dtypes and (calls is None or len(seen) in calls):
+            if where == "values":
+                values[0] = math.nan
+            else:
+                vectors[-1, -1] = math.inf
+        return values, vectors
+
+    return broken, seen
+
+
+def test_checked_eigh_keeps_the_float32_result_where_it_is_finite():
+    factor = spd(6, 0).float()
+    values, vectors, retried = kfac.checked_eigh(factor)
+    expected = torch.linalg.eigh(factor, UPLO="U")
+    assert not retried and values.dtype == torch.float32
+    assert torch.equal(values, expected[0]) and torch.equal(vectors, expected[1])  # bitwise
+
+
+@pytest.mark.parametrize("where", ["values", "vectors"])
+def test_a_silent_non_finite_eigh_is_retried_in_float64(monkeypatch, where):
+    factor = spd(6, 0).float()
+    broken, seen = silent_nan({torch.float32}, where=where)
+    monkeypatch.setattr(torch.linalg, "eigh", broken)
+    values, vectors, retried = kfac.checked_eigh(factor)
+    assert retried and seen == [torch.float32, torch.float64]
+    assert values.dtype == vectors.dtype == torch.float32
+    assert torch.isfinite(values).all() and torch.isfinite(vectors).all()
+    rebuilt = vectors @ torch.diag(values) @ vectors.T
+    torch.testing.assert_close(rebuilt, factor, rtol=1e-5, atol=1e-4)
+
+
+def test_non_finite_in_float64_too_is_a_step_failure(monkeypatch):
+    broken, seen = silent_nan({torch.float32, torch.float64})
+    monkeypatch.setattr(torch.linalg, "eigh", broken)
+    with pytest.raises(StepFailure, match="6x6 Kronecker factor returned non-finite values, in"):
+        kfac.checked_eigh(spd(6, 0).float())
+    assert seen == [torch.float32, torch.float64]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_factor_is_a_step_failure_before_any_eigh(monkeypatch, bad):
+    broken, seen = silent_nan(set())
+    monkeypatch.setattr(torch.linalg, "eigh", broken)
+    factor = torch.eye(3)
+    factor[0, 2] = bad
+    with pytest.raises(StepFailure, match="its 3x3 Kronecker factor is not finite"):
+        kfac.checked_eigh(factor)
+    assert seen == []
+    factor[0, 2] = torch.finfo(torch.float32).max  # the largest finite value is finite
+    kfac.checked_eigh(factor)
+
+
+def test_a_run_retries_a_silent_nan_in_float64_and_records_it(
+    monkeypatch, tmp_path, logreg_root, capsys
+):
+    # The third step's first factor (call 7: three factors a step) comes back NaN from
+    # float32 LAPACK without an error: recomputed in float64, recorded, the run goes on.
+    monkeypatch.setattr(torch.linalg, "eigh", silent_nan({torch.float32}, calls={7})[0])
+    out = tmp_path / "run"
+    assert train(out, "mnist_logreg", "kfac", logreg_root, steps=4) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "ok" and info["summary"]["steps_done"] == 4
+    assert info["summary"]["eigh_float64_retries"] == 1
+    (event,) = info["summary"]["eigh_retried"]
+    assert event == {"step": 2, "parameter": "parameter '1.weight' (10x784)", "factor": "A",
+                     "size": [784, 784]}  # fmt: skip
+    assert "recomputed in float64 (first: step 2, parameter '1.weight'" in capsys.readouterr().err
+    assert all(math.isfinite(loss) for loss, _ in trace(out))
+
+
+def test_a_run_whose_eigh_stays_non_finite_fails_naming_parameter_and_step(
+    monkeypatch, tmp_path, logreg_root, capsys
+):
+    # Calls 7 (float32) and 8 (its float64 retry) both come back NaN.
+    monkeypatch.setattr(torch.linalg, "eigh", silent_nan({torch.float32, torch.float64},
+                                                         calls={7, 8})[0])  # fmt: skip
+    out = tmp_path / "run"
+    assert train(out, "mnist_logreg", "kfac", logreg_root, steps=4) == 0  # a result, not a crash
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "failed" and info["diverged_at"] == 2
+    assert info["failure"] == (
+        "parameter '1.weight' (10x784) at step 2: eigendecomposition of its 784x784 Kronecker "
+        "factor returned non-finite values, in float64 too; a larger damping may avoid it"
+    )
+    err = capsys.readouterr().err
+    assert "failed at step 2: parameter '1.weight'" in err and "Traceback" not in err
 
 
 def test_kfra_is_refused_where_its_dense_curvature_would_not_fit(tmp_path, mnist_root, capsys):
@@ -312,7 +416,8 @@ def test_reciprocal_eigenvalues_are_clamped_to_zero_and_1e8():
     # A singular factor with a rounding-negative eigenvalue, no damping: 1/0 becomes 1e8 and
     # the negative reciprocal 0, as the paper's code clamps them.
     factor = torch.diag(torch.tensor([2.0, 0.0, -1e-12], dtype=torch.float64))
-    inverse = kfac.damped_inverse(factor, 0.0)
+    inverse, retried = kfac.damped_inverse(factor, 0.0)
+    assert not retried
     expected = torch.diag(torch.tensor([0.5, 1e8, 0.0], dtype=torch.float64))
     torch.testing.assert_close(inverse, expected, rtol=1e-12, atol=0)
 

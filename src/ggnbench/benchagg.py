@@ -19,6 +19,8 @@ from ggnbench.errors import GGNBenchError
 from ggnbench.results import read_json
 
 CASE = ["network", "batch_size", "device", "region"]
+#: Status of a row of ``bench_overhead``: timed, or not (its ``note`` says why).
+MEASURED, UNMEASURED, NO_BASELINE = "measured", "unmeasured", "no baseline"
 
 
 def load_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
@@ -53,26 +55,49 @@ def load_benchmarks(paths: list[str | Path]) -> pd.DataFrame:
                     "iqr_s": stats["iqr"], "mean_s": stats["mean"], "rounds": stats["rounds"],
                     "peak_memory_bytes": info.get("peak_memory_bytes"),
                     "memory_method": info.get("memory_method"), "hardware": where,
+                    "eigh_float64_retries": info.get("eigh_float64_retries", 0),
                 }
             )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def load_unmeasured(paths: list[str | Path]) -> pd.DataFrame:
+    """The cases a benchmark session could not measure, with the first line of the cause.
+
+    Args:
+        paths: JSON files written with ``--benchmark-json`` (``bench/conftest.py`` lists
+            failed cases under ``unmeasured``).
+
+    Returns:
+        Case fields, extension and reason; empty when every case was measured.
+    """
+    rows = [
+        {**{k: entry[k] for k in (*CASE, "extension")}, "reason": entry["reason"]}
+        for path in paths
+        for entry in read_json(path, "rerun the benchmark (snakemake bench)").get("unmeasured", [])
+    ]
+    return pd.DataFrame(rows, columns=[*CASE, "extension", "reason"])
 
 
 #: The region that times what the paper timed; its rows get the paper's ratio.
 PAPER_REGION = "paper_call"
 
 
-def overhead(frame: pd.DataFrame) -> pd.DataFrame:
+def overhead(frame: pd.DataFrame, unmeasured: pd.DataFrame | None = None) -> pd.DataFrame:
     """Ratio of each extension's median time to the plain gradient's.
 
     The paper's published median ratio (``reference/paper``) stands beside ours only in
-    the region that repeats its timed call, on its networks and batch sizes.
+    the region that repeats its timed call, on its networks and batch sizes. Every case
+    gets a row: ``status`` says whether it was measured, could not be (``note``: the
+    cause), or lacks its plain-gradient baseline (no ratio); ``note`` also counts the
+    eigendecompositions redone in float64 within a measurement.
 
     Args:
         frame: Output of :func:`load_benchmarks`.
+        unmeasured: Output of :func:`load_unmeasured`.
 
     Returns:
-        One row per case and extension (regions with a plain-gradient baseline).
+        One row per case and extension.
     """
     from ggnbench import paper
 
@@ -80,21 +105,25 @@ def overhead(frame: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for key, group in frame.groupby(CASE, sort=False):
         base = group[group.extension == "none"]
-        if base.empty:
-            continue
-        b = base.iloc[0]
+        b = base.iloc[0] if not base.empty else None
         for row in group.itertuples():
             entry = dict(zip(CASE, key, strict=True))
+            retries = int(getattr(row, "eigh_float64_retries", 0) or 0)
             entry.update(
                 extension=row.extension,
+                status=MEASURED if b is not None else NO_BASELINE,
                 median_ms=row.median_s * 1e3,
                 iqr_ms=row.iqr_s * 1e3,
-                ratio=row.median_s / b.median_s,
-                ratio_low=row.q1_s / b.q3_s,
-                ratio_high=row.q3_s / b.q1_s,
+                ratio=row.median_s / b.median_s if b is not None else np.nan,
+                ratio_low=row.q1_s / b.q3_s if b is not None else np.nan,
+                ratio_high=row.q3_s / b.q1_s if b is not None else np.nan,
                 paper_ratio=_paper_value(published, row),
+                note=f"{retries} eigendecompositions redone in float64" if retries else "",
             )
             rows.append(entry)
+    if unmeasured is not None:
+        rows += [{**r, "status": UNMEASURED, "note": r.pop("reason")}
+                 for r in unmeasured.to_dict("records")]  # fmt: skip
     table = pd.DataFrame(rows)
     if not table.empty:
         table["paper_source"] = np.where(table.paper_ratio.notna(), paper.SOURCE, "")
@@ -225,13 +254,18 @@ def tables(json: list[str | Path]) -> dict[str, pd.DataFrame]:
         ``bench_backend_race``.
 
     Raises:
-        GGNBenchError: If the files hold no benchmark at all.
+        GGNBenchError: If the files hold no benchmark at all, measured or not.
     """
     frame = load_benchmarks(json)
-    if frame.empty:
+    unmeasured = load_unmeasured(json)
+    if frame.empty and unmeasured.empty:
         raise GGNBenchError(f"no benchmarks in {json}; every combination was skipped")
+    if frame.empty:
+        frame = pd.DataFrame(columns=[*CASE, "extension", "median_s", "q1_s", "q3_s", "iqr_s",
+                                      "mean_s", "rounds", "peak_memory_bytes", "memory_method",
+                                      "hardware"])  # fmt: skip
     return {
-        "bench_overhead": overhead(frame),
+        "bench_overhead": overhead(frame, unmeasured),
         "bench_memory": memory(frame),
         "bench_optimizer_step": optimizer_step(frame),
         "bench_backend_race": backend_race(json),

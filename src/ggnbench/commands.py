@@ -304,32 +304,11 @@ def _eval_every(text: str) -> int | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer or 'epoch'") from err
 
 
-def _progress(desc: str) -> tuple[Callable[[int, int, float], None], Callable[[], None]]:
-    """A tqdm bar on a terminal, else a plain log line every tenth of the run."""
-    if sys.stderr.isatty():
-        from tqdm import tqdm
-
-        bar = tqdm(desc=desc, unit="step", dynamic_ncols=True)
-
-        def update(done: int, total: int, loss: float) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
-
-        return update, bar.close
-
-    def log(done: int, total: int, loss: float) -> None:
-        every = max(1, total // 10)
-        if done % every == 0 or done == total:
-            print(f"{desc}: step {done}/{total} loss {loss:.4f}", file=sys.stderr, flush=True)
-
-    return log, lambda: None
-
-
 def cmd_train(args: argparse.Namespace) -> None:
     """Run ``ggnbench train``."""
+    from ggnbench.progress import Progress
     from ggnbench.sweep import train_to_folder
-    from ggnbench.train import RunConfig
+    from ggnbench.train import RunConfig, numerical_note
 
     if args.optimizer is None and args.optimizer_class is None:
         raise GGNBenchError("give --optimizer (a built-in name) or --optimizer-class MODULE:CLASS")
@@ -369,14 +348,16 @@ def cmd_train(args: argparse.Namespace) -> None:
         threads=args.threads,
         allow_large_curvature=args.allow_large_curvature,
     )
-    update, close = _progress(f"{cfg.problem}/{cfg.optimizer}")
+    progress = Progress(f"{cfg.problem}/{cfg.optimizer}", total=0)
     try:
-        info = train_to_folder(cfg, args.out, progress=update, overwrite=args.overwrite)
+        info = train_to_folder(cfg, args.out, progress=progress.step, overwrite=args.overwrite)
     finally:
-        close()
+        progress.close()
     summary = info["summary"]
     if info.get("failure"):
         print(f"failed at step {info['diverged_at']}: {info['failure']}", file=sys.stderr)
+    if note := numerical_note(summary):
+        print(note, file=sys.stderr)
     print(
         f"{info['status']}: {summary['steps_done']} steps, "
         f"final valid accuracy {summary.get('final_valid_accuracy', float('nan')):.4f}, "
@@ -595,6 +576,41 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_download)
 
 
+def cmd_bench_suite(args: argparse.Namespace) -> None:
+    """Run ``ggnbench bench-suite``."""
+    from ggnbench.benchsuite import run_suite
+
+    selection = [a for a in args.selection if a != "--"]
+    unmeasured = run_suite(args.suite, args.out, args.log, selection)
+    print(f"benchmark: results in {args.out} (log: {args.log})")
+    if unmeasured:
+        cases = sorted({u["case"] for u in unmeasured})
+        print(
+            f"warning: {len(cases)} benchmark case(s) could not be measured (rows 'unmeasured' "
+            f"in bench_overhead); first: {cases[0]}: "
+            f"{next(u['reason'] for u in unmeasured if u['case'] == cases[0])}",
+            file=sys.stderr,
+        )
+
+
+def _add_bench_suite(sub: argparse._SubParsersAction) -> None:
+    """Add ``ggnbench bench-suite``."""
+    p = sub.add_parser(
+        "bench-suite",
+        help="run the overhead benchmark suite (bench/) into a JSON file, recording the "
+        "cases that cannot be measured",
+        description="Run pytest on the benchmark suite with the given selection; a case that "
+        "fails is listed under 'unmeasured' in the JSON with its cause, and the others' "
+        "measurements are kept. Example: ggnbench bench-suite --suite bench --out cpu.json "
+        "--log cpu.log -- --bench-devices cpu --bench-networks mnist_cnn",
+    )
+    p.add_argument("--suite", type=Path, required=True, help="the bench/ folder")
+    p.add_argument("--out", type=Path, required=True, help="benchmark JSON to write")
+    p.add_argument("--log", type=Path, required=True, help="log file for pytest's output")
+    p.add_argument("selection", nargs=argparse.REMAINDER, help="-- then the suite's options")
+    p.set_defaults(func=cmd_bench_suite)
+
+
 #: Every ``ggnbench`` subcommand: its name and the function that adds its parser. The one
 #: registry of the command line; ``cli.build_parser`` walks it.
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
@@ -608,4 +624,5 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "tables": _add_tables,
     "figures": _add_figures,
     "summary": _add_summary,
+    "bench-suite": _add_bench_suite,
 }

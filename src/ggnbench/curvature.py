@@ -266,6 +266,10 @@ class CurvatureOptimizer(Optimizer):
         self.source = source
         self.backend = backend
         self._native: NativeDiagGGN | None = None
+        self._names: dict[int, str] = {}
+        #: Eigendecompositions that LAPACK returned non-finite in the factor's dtype and
+        #: that were recomputed in float64: step, parameter, factor and its size.
+        self.eigh_retries: list[dict[str, Any]] = []
         super().__init__(params, {**defaults, "backend": backend})
 
     def backpack_extensions(self) -> tuple[BackpropExtension, ...]:
@@ -277,12 +281,13 @@ class CurvatureOptimizer(Optimizer):
         return () if self.backend == "native" else (self.source.extension(),)
 
     def attach(self, model: nn.Module, loss_fn: nn.Module) -> None:
-        """Register the native backend's hooks on model and loss (no-op for BackPACK).
+        """Learn the parameters' names; register the native backend's hooks on model and loss.
 
         Args:
             model: The network whose parameters this optimizer updates.
             loss_fn: Its ``CrossEntropyLoss``.
         """
+        self._names = {id(p): name for name, p in model.named_parameters()}
         if self.backend == "native":
             self._native = NativeDiagGGN(self.source.native)
             self._native.attach(model, loss_fn)
@@ -305,6 +310,36 @@ class CurvatureOptimizer(Optimizer):
                 "first forward pass"
             )
         return self._native
+
+    def describe(self, p: Tensor) -> str:
+        """A parameter as messages name it.
+
+        Args:
+            p: One of the optimizer's parameters.
+
+        Returns:
+            ``parameter '3.weight' (50x800)`` once :meth:`attach` saw the model, else its
+            position among the optimizer's parameters.
+        """
+        shape = "x".join(map(str, p.shape))
+        if id(p) in self._names:
+            return f"parameter '{self._names[id(p)]}' ({shape})"
+        params = [q for group in self.param_groups for q in group["params"]]
+        index = next(i for i, q in enumerate(params) if q is p)
+        return f"parameter {index} ({shape})"
+
+    def record_retry(self, p: Tensor, step: int, factor: str, size: tuple[int, ...]) -> None:
+        """Record an eigendecomposition recomputed in float64 (see ``eigh_retries``).
+
+        Args:
+            p: The parameter whose factor it was.
+            step: The optimizer's step (0-based).
+            factor: Which factor (``G`` or ``A``).
+            size: The factor's shape.
+        """
+        self.eigh_retries.append(
+            {"step": step, "parameter": self.describe(p), "factor": factor, "size": list(size)}
+        )
 
     def observe(self, index: int, p: Tensor) -> list[Tensor]:
         """The mini-batch curvature the backward pass left on a parameter.

@@ -36,3 +36,10 @@ DEVICE = "cpu"
 DENSE_CURVATURE_LIMIT_BYTES = 256 * 2**20
 #: Decay of the ``ema`` curvature average.
 CURVATURE_BETA = 0.95
+#: How many of a run's float64 eigendecomposition retries ``run.json`` lists one by one
+#: (all are counted).
+RETRIES_RECORDED = 20
+#: Least seconds between two progress lines in a job's log (a terminal gets a live bar).
+PROGRESS_EVERY_S = 30.0
+#: Seconds without a progress line after which a log gets a heartbeat line.
+HEARTBEAT_S = 120.0

@@ -54,7 +54,50 @@ def tikhonov_pi(g: Tensor, a: Tensor) -> Tensor:
     return ((a.trace() / dim_a) / (g.trace() / dim_g)).sqrt()
 
 
-def damped_inverse(factor: Tensor, shift: Tensor | float) -> Tensor:
+def checked_eigh(factor: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """Eigendecomposition of a factor's upper triangle, its result checked for finiteness.
+
+    LAPACK can return NaN for a finite float32 input without raising (seen with MKL's
+    ``ssyevd`` on a 512x512 factor of ``cifar10_3c3d`` at one thread). The paper's arithmetic
+    stays wherever the result is finite; where it is not, the same upper triangle is
+    decomposed again in float64 and the result rounded back to the factor's dtype.
+
+    Args:
+        factor: A square matrix whose upper triangle is read.
+
+    Returns:
+        Eigenvalues, eigenvectors (columns) in the factor's dtype, and whether the float64
+        retry was needed.
+
+    Raises:
+        StepFailure: If the factor itself is not finite, or the eigendecomposition fails or
+            stays non-finite in float64.
+    """
+    size = f"{factor.shape[0]}x{factor.shape[1]}"
+    if not torch.isfinite(factor).all():
+        raise StepFailure(f"its {size} Kronecker factor is not finite (the curvature overflowed)")
+    retried = False
+    for dtype in (factor.dtype, torch.float64):
+        try:
+            eigenvalues, eigenvectors = torch.linalg.eigh(factor.to(dtype), UPLO="U")
+        except torch.linalg.LinAlgError as err:
+            first = str(err).strip().splitlines()[0]
+            raise StepFailure(
+                f"eigendecomposition of its {size} Kronecker factor failed ({first}); a "
+                "larger damping, or another thread count, may avoid it"
+            ) from err
+        if torch.isfinite(eigenvalues).all() and torch.isfinite(eigenvectors).all():
+            return eigenvalues.to(factor.dtype), eigenvectors.to(factor.dtype), retried
+        if factor.dtype == torch.float64:
+            break
+        retried = True
+    raise StepFailure(
+        f"eigendecomposition of its {size} Kronecker factor returned non-finite values, "
+        "in float64 too; a larger damping may avoid it"
+    )
+
+
+def damped_inverse(factor: Tensor, shift: Tensor | float) -> tuple[Tensor, bool]:
     """``(factor + shift I)^-1`` from the eigendecomposition of the factor's upper triangle.
 
     Args:
@@ -62,26 +105,18 @@ def damped_inverse(factor: Tensor, shift: Tensor | float) -> Tensor:
         shift: Added to every eigenvalue.
 
     Returns:
-        The inverse, reciprocal eigenvalues clamped to ``[0, 1 / EIGENVALUE_FLOOR]``.
-
-    Raises:
-        StepFailure: If the eigendecomposition does not converge.
+        The inverse, reciprocal eigenvalues clamped to ``[0, 1 / EIGENVALUE_FLOOR]``, and
+        whether the eigendecomposition was retried in float64 (:func:`checked_eigh`).
     """
-    try:
-        eigenvalues, eigenvectors = torch.linalg.eigh(factor, UPLO="U")
-    except torch.linalg.LinAlgError as err:
-        first = str(err).strip().splitlines()[0]
-        raise StepFailure(
-            f"eigendecomposition of a {factor.shape[0]}x{factor.shape[1]} Kronecker factor "
-            f"failed ({first}); a larger damping, or another thread count, may avoid it"
-        ) from err
+    eigenvalues, eigenvectors, retried = checked_eigh(factor)
     eigenvalues.add_(shift)
     inverse_eigenvalues = 1.0 / eigenvalues
     inverse_eigenvalues.clamp_(min=0.0, max=1.0 / EIGENVALUE_FLOOR)
-    return torch.einsum("ij,j,kj->ik", eigenvectors, inverse_eigenvalues, eigenvectors)
+    inverse = torch.einsum("ij,j,kj->ik", eigenvectors, inverse_eigenvalues, eigenvectors)
+    return inverse, retried
 
 
-def factor_inverses(factors: list[Tensor], shift: float) -> list[Tensor]:
+def factor_inverses(factors: list[Tensor], shift: float) -> tuple[list[Tensor], list[str]]:
     """The damped inverses of one parameter's Kronecker factors.
 
     Args:
@@ -89,20 +124,23 @@ def factor_inverses(factors: list[Tensor], shift: float) -> list[Tensor]:
         shift: ``damping + weight_decay`` of its group.
 
     Returns:
-        ``[G^-1, A^-1]`` or ``[B^-1]``, damped as the module describes.
+        ``[G^-1, A^-1]`` or ``[B^-1]``, damped as the module describes, and the names
+        (``G``, ``A``) of the factors whose eigendecomposition was retried in float64.
 
     Raises:
         GGNBenchError: If there are more than two factors.
     """
     if len(factors) == 1:
-        return [damped_inverse(factors[0], shift)]
+        inverse, retried = damped_inverse(factors[0], shift)
+        return [inverse], ["G"] if retried else []
     if len(factors) != 2:
         raise GGNBenchError(f"got {len(factors)} Kronecker factors; KFAC handles one or two")
     g, a = factors
     pi = tikhonov_pi(g, a)
-    inverse_a = damped_inverse(a, pi * math.sqrt(shift))
-    inverse_g = damped_inverse(g, 1.0 / pi * math.sqrt(shift))
-    return [inverse_g, inverse_a]
+    inverse_a, retried_a = damped_inverse(a, pi * math.sqrt(shift))
+    inverse_g, retried_g = damped_inverse(g, 1.0 / pi * math.sqrt(shift))
+    retried = [name for name, flag in (("G", retried_g), ("A", retried_a)) if flag]
+    return [inverse_g, inverse_a], retried
 
 
 def kronecker_product(inverses: list[Tensor], v: Tensor) -> Tensor:
@@ -183,13 +221,23 @@ class KroneckerFactored(CurvatureOptimizer):
             group: The parameter group.
             params: Its parameters that have a gradient.
             curvature: Each one's Kronecker factors.
+
+        Raises:
+            StepFailure: If a factor cannot be inverted; the message names the parameter
+                and the step.
         """
         shift = group["damping"] + group["weight_decay"]
         for p, factors in zip(params, curvature, strict=True):
             state = self.state[p]
             steps = state.get("steps", 0)
             if steps % group["inverse_every"] == 0 or "inverse" not in state:
-                state["inverse"] = factor_inverses(factors, shift)
+                try:
+                    state["inverse"], retried = factor_inverses(factors, shift)
+                except StepFailure as err:
+                    raise StepFailure(f"{self.describe(p)} at step {steps}: {err}") from err
+                for name in retried:
+                    size = factors[0 if name == "G" else 1].shape
+                    self.record_retry(p, steps, name, tuple(size))
             state["steps"] = steps + 1
             direction = (-p.grad - group["weight_decay"] * p) * group["lr"]
             p.add_(kronecker_product(state["inverse"], direction))

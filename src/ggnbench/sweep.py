@@ -17,12 +17,13 @@ from typing import Any
 from ggnbench import provenance, results, study
 from ggnbench.best_point import point_of
 from ggnbench.errors import GGNBenchError
+from ggnbench.progress import Progress
 from ggnbench.results import mismatch
-from ggnbench.train import Progress, RunConfig, run
+from ggnbench.train import RunConfig, StepCallback, numerical_note, run
 
 
 def train_to_folder(
-    cfg: RunConfig, out: str | Path, progress: Progress | None = None, overwrite: bool = False
+    cfg: RunConfig, out: str | Path, progress: StepCallback | None = None, overwrite: bool = False
 ) -> dict[str, Any]:
     """Run one configuration and write ``metrics.csv`` and ``run.json`` into ``out``.
 
@@ -144,8 +145,16 @@ def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path 
         else:
             print(f"{label}: training", flush=True)
             run_config = RunConfig(**config)
-            status = train_to_folder(run_config, item["out"], overwrite=True)["status"]
+            progress = Progress(label, total=0)
+            try:
+                info = train_to_folder(run_config, item["out"], progress.step, overwrite=True)
+            finally:
+                progress.close()
+            status = info["status"]
             print(f"{label}: {status}", flush=True)
+            for line in (info.get("failure"), numerical_note(info["summary"])):
+                if line:
+                    print(f"{label}: {line}", flush=True)
         entries.append({**item, "config": config, "status": status})
     results.atomic_write_json(manifest, {"runs": entries})
     sys.stdout.flush()

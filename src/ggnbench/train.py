@@ -50,7 +50,7 @@ HOLDOUTS = ("fixed", "per_seed", "none")
 BUILTIN_FIELDS = hyperparameters()
 
 #: Progress callback: (steps done, steps total, last minibatch loss).
-Progress = Callable[[int, int, float], None]
+StepCallback = Callable[[int, int, float], None]
 
 
 @dataclass
@@ -327,7 +327,7 @@ def closure_step(
     return evaluations[0]
 
 
-def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
+def run(cfg: RunConfig, progress: StepCallback | None = None) -> RunResult:
     """Train once and return the records.
 
     Args:
@@ -495,7 +495,31 @@ def run(cfg: RunConfig, progress: Progress | None = None) -> RunResult:
         log_eval(step)
     timings = {"step": step_times, "optimizer": opt_times, "data": data_times, "eval": eval_times}
     result.summary = _summary(result, timings, train_time, wall_start, device)
+    if isinstance(optimizer, CurvatureOptimizer):
+        retries = optimizer.eigh_retries
+        result.summary["eigh_float64_retries"] = len(retries)
+        result.summary["eigh_retried"] = retries[: defaults.RETRIES_RECORDED]
     return result
+
+
+def numerical_note(summary: dict[str, Any]) -> str | None:
+    """One line on the eigendecompositions a run recomputed in float64, if any.
+
+    Args:
+        summary: A run's summary (``run.json``).
+
+    Returns:
+        The line, or None when nothing was retried.
+    """
+    count = summary.get("eigh_float64_retries", 0)
+    if not count:
+        return None
+    first = summary["eigh_retried"][0]
+    return (
+        f"note: {count} eigendecomposition(s) returned non-finite values in float32 and were "
+        f"recomputed in float64 (first: step {first['step']}, {first['parameter']}, factor "
+        f"{first['factor']}); run.json summary.eigh_retried lists them"
+    )
 
 
 def _summary(
