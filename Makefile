@@ -14,42 +14,43 @@ help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(STAMP): $(LOCK)
+	@echo "ggnbench: installing the locked environment into $(VENV): $$(cat envs/venv-size.txt) on disk when done, mostly PyTorch (measured by envs/lock.sh); several minutes"
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r $(LOCK)
 	touch $(STAMP)
+	@echo "ggnbench: environment ready ($$(du -sh $(VENV) | cut -f1) in $(VENV))"
 
 setup: $(STAMP)  ## create the locked environment and install ggnbench into it
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 
-run: setup  ## the offline quick study (config/quick.yaml): tables, figures, report
-	$(BIN)/ggnbench check-config config/quick.yaml
-	$(BIN)/snakemake all --cores $(CORES) --configfile config/quick.yaml
-	$(MAKE) --no-print-directory report CONFIG=config/quick.yaml
+# A study: check its config, run every job that can run, and end with its results and the
+# path of its HTML report (the workflow writes it); if a job failed, the report of what ran.
+define study
+	$(BIN)/ggnbench check-config $(1)
+	$(BIN)/snakemake all --cores $(CORES) --keep-going --configfile $(1) || \
+		{ $(BIN)/ggnbench report --configfile $(1); exit 1; }
+endef
+
+run: setup  ## the offline quick study (config/quick.yaml): tables, figures, results/report.html
+	$(call study,config/quick.yaml)
 
 study: setup  ## the full paper study (config/config.yaml; downloads data)
-	$(BIN)/ggnbench check-config config/config.yaml
-	$(BIN)/snakemake all --cores $(CORES)
-	$(MAKE) --no-print-directory report CONFIG=config/config.yaml
+	$(call study,config/config.yaml)
 
+example: export PYTHONPATH := $(CURDIR)/examples$(if $(PYTHONPATH),:$(PYTHONPATH))
 example: setup  ## your own optimizer beside the built-ins (examples/config.yaml), offline, and its report
-	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/ggnbench check-config examples/config.yaml
-	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake all --cores $(CORES) --configfile examples/config.yaml
-	PYTHONPATH=$(CURDIR)/examples$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/snakemake --report results/example/report.html --configfile examples/config.yaml
+	$(call study,examples/config.yaml)
 
-paper-check: setup  ## the Fashion-MNIST panel on real data, cut to fit 2 CPU cores (~40 min): paper_epochs table, figure, report
-	$(BIN)/ggnbench check-config config/paper-check.yaml
-	$(BIN)/snakemake all --cores $(CORES) --configfile config/paper-check.yaml
-	$(BIN)/snakemake --report results/paper-check/report.html --configfile config/paper-check.yaml
+paper-check: setup  ## the Fashion-MNIST panel on real data, cut to fit 2 CPU cores: paper_epochs table, figure, report
+	$(call study,config/paper-check.yaml)
 
 paper-fmnist: setup  ## the paper's whole Fashion-MNIST panel on real data (config/fmnist.yaml; days on a CPU)
-	$(BIN)/ggnbench check-config config/fmnist.yaml
-	$(BIN)/snakemake all --cores $(CORES) --configfile config/fmnist.yaml
-	$(BIN)/snakemake --report results/fmnist/report.html --configfile config/fmnist.yaml
+	$(call study,config/fmnist.yaml)
 
-report: setup  ## the HTML report of what has run (CONFIG=config/quick.yaml for the quick study)
-	$(BIN)/snakemake --report results/report.html --configfile $(CONFIG)
+report: setup  ## the HTML report of what has run, whatever is missing (CONFIG=config/quick.yaml for the quick study)
+	$(BIN)/ggnbench report --configfile $(CONFIG)
 
 dryrun: setup  ## show the jobs of the full study without running them
 	$(BIN)/snakemake -n --quiet rules

@@ -24,9 +24,10 @@ if not workflow.overwrite_configfiles:
 
 
 # One line naming the key on a bad config; then snakemake fills in the defaults.
-if problem := config_error(config, f"{workflow.basedir}/config/schema.yaml"):
+SCHEMA = f"{workflow.basedir}/config/schema.yaml"
+if problem := config_error(config, SCHEMA):
     sys.exit(problem)
-validate(config, "config/schema.yaml")
+validate(config, SCHEMA)
 
 
 include: "rules/common.smk"
@@ -44,3 +45,16 @@ rule all:
     input:
         all_targets(),
     default_target: True
+
+
+# A run ends with the study's results in a few lines and the path of its HTML report.
+onsuccess:
+    from ggnbench.report import at_end
+
+    print(at_end(config, workflow.overwrite_configfiles or [], SCHEMA, succeeded=True))
+
+
+onerror:
+    from ggnbench.report import at_end
+
+    print(at_end(config, workflow.overwrite_configfiles or [], SCHEMA, succeeded=False))

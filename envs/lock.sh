@@ -9,4 +9,6 @@ python3.11 -m venv "$tmp/venv"
 "$tmp/venv/bin/pip" install -q -e '.[test,slurm,docs]'
 "$tmp/venv/bin/pip" freeze --all --exclude-editable | grep -v -E "^(ggnbench|pip)==" > envs/requirements.lock
 "$tmp/venv/bin/python" envs/make_conda_envs.py
-echo "wrote envs/requirements.lock and envs/*.yaml"
+# The environment's size on disk, which `make setup` announces before it installs.
+du -sh "$tmp/venv" | cut -f1 > envs/venv-size.txt
+echo "wrote envs/requirements.lock, envs/*.yaml and envs/venv-size.txt"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from ggnbench import epoch_cost, heal, lock, study  # noqa: E402
+from ggnbench import artifacts, epoch_cost, heal, lock, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
 from ggnbench.figure_sets import FIGURE_SETS, outputs as figure_files  # noqa: E402
 from ggnbench.tables import TABLE_SETS  # noqa: E402
@@ -21,6 +21,8 @@ except GGNBenchError as err:
 RESULTS = config["results"]
 #: The report's first screen (the Snakefile's workflow-wide report description).
 SUMMARY = f"{RESULTS}/report/summary.rst"
+#: Its plain-text lines, printed when a run of the workflow ends.
+SUMMARY_TEXT = f"{RESULTS}/report/summary.txt"
 SRC = Path(workflow.basedir) / "src"
 _CONDA = any("conda" in str(m).lower() for m in workflow.deployment_settings.deployment_method)
 # In a conda environment its own python; otherwise the interpreter running snakemake.
@@ -166,34 +168,23 @@ def final_targets():
 
 
 def table_targets():
-    folder = f"{RESULTS}/tables"
-    return [*TABLE_SETS["study"].outputs(folder), *TABLE_SETS["paper"].outputs(folder)]
+    return artifacts.files(config, tables=("study", "paper"))
 
 
 def figure_targets():
-    return figure_files("study", f"{RESULTS}/figures") + figure_files("paper", f"{RESULTS}/figures")
+    return artifacts.files(config, figures=("study", "paper"))
 
 
 def seed_example_targets():
-    if not SEED_EXAMPLE["enabled"]:
-        return []
-    return [
-        *TABLE_SETS["seed-example"].outputs(f"{RESULTS}/tables"),
-        *figure_files("seed_example", f"{RESULTS}/figures"),
-    ]
+    return artifacts.files(config, tables=("seed-example",), figures=("seed_example",))
 
 
 def bench_targets():
-    if not BENCH["enabled"]:
-        return []
-    tables = TABLE_SETS["bench"].outputs(f"{RESULTS}/tables")
-    return tables + figure_files("bench", f"{RESULTS}/figures")
+    return artifacts.files(config, tables=("bench",), figures=("bench",))
 
 
 def epoch_bench_targets():
-    if not EPOCH_BENCH["enabled"]:
-        return []
-    return TABLE_SETS["epoch"].outputs(f"{RESULTS}/tables")
+    return artifacts.files(config, tables=("epoch",))
 
 
 def epoch_bench_data(wildcards):
@@ -230,16 +221,9 @@ def benchmark_files():
     return pairs
 
 
-def evidence_targets():
-    return TABLE_SETS["evidence"].outputs(f"{RESULTS}/tables")
-
-
 def all_targets():
-    """Everything the study produces."""
-    return (
-        table_targets() + figure_targets() + seed_example_targets() + bench_targets()
-        + epoch_bench_targets() + evidence_targets() + [SUMMARY]
-    )  # fmt: skip
+    """Everything the study produces: its tables and figures, then the report's summary."""
+    return [*artifacts.expected(config), SUMMARY]
 
 
 # Results that an interruption or later damage left unusable (a deleted or garbled

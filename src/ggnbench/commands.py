@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ggnbench import defaults, plugins
+from ggnbench import CHECKOUT, defaults, plugins
 from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
 from ggnbench.data import DATASET_NAMES
 from ggnbench.errors import GGNBenchError
@@ -25,6 +25,9 @@ from ggnbench.evaluation import EVAL_PATHS
 from ggnbench.problems import EVALUATIONS
 from ggnbench.tables import json_argument
 from ggnbench.tensordata import DATA_PATHS
+
+#: The schema of the study configs.
+SCHEMA = CHECKOUT / "config" / "schema.yaml"
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
@@ -106,7 +109,7 @@ def _add_check_config(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--schema",
         type=Path,
-        default=Path(__file__).resolve().parents[2] / "config" / "schema.yaml",
+        default=SCHEMA,
         help="the schema (config/schema.yaml of this checkout)",
     )
     p.set_defaults(func=cmd_check_config)
@@ -178,7 +181,7 @@ def _add_epoch_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--schema",
         type=Path,
-        default=Path(__file__).resolve().parents[2] / "config" / "schema.yaml",
+        default=SCHEMA,
         help="the schema (config/schema.yaml of this checkout)",
     )
     p.add_argument("--repeats", type=int, help="rounds over every case (--configfile's, else 3)")
@@ -255,6 +258,30 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
     path = summary.write(args.tables, args.config, args.out)
     print(f"summary -> {path}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    """Run ``ggnbench report``."""
+    from ggnbench import report
+
+    print(report.make(args.configfile, args.out, args.schema))
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    """Add ``ggnbench report``."""
+    p = sub.add_parser(
+        "report",
+        help="the HTML report of what a study has run, whatever is missing, and its results "
+        "in a few lines",
+        description="Write the study's summary from the tables that exist (naming what is "
+        "missing and why), run snakemake --report on the tables and figures that exist, and "
+        "print the results per problem and the report's path.",
+    )
+    p.add_argument("--configfile", type=Path, default=Path("config/config.yaml"),
+                   help="the study config (config/config.yaml)")  # fmt: skip
+    p.add_argument("--out", type=Path, help="the HTML file (RESULTS/report.html)")
+    p.add_argument("--schema", type=Path, default=SCHEMA, help="the schema (config/schema.yaml)")
+    p.set_defaults(func=cmd_report)
 
 
 def _add_summary(sub: argparse._SubParsersAction) -> None:
@@ -625,4 +652,5 @@ COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
     "figures": _add_figures,
     "summary": _add_summary,
     "bench-suite": _add_bench_suite,
+    "report": _add_report,
 }

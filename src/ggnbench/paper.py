@@ -11,8 +11,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ggnbench import CHECKOUT
+
 #: The folder of the paper's numbers, and how tables name it.
-REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "paper"
+REFERENCE = CHECKOUT / "reference" / "paper"
 SOURCE = "reference/paper (Dangel, Kunstner & Hennig, ICLR 2020)"
 
 #: ggnbench's optimizer names and the paper's labels for the same methods.
