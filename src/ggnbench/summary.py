@@ -159,8 +159,8 @@ def _problem_heading(problem: str, device: str, group: pd.DataFrame, config: dic
     return f"{problem} on {device}: {length}, {seeds} final seeds"
 
 
-#: An empty cell (a lone "-" would read as a bullet list).
-EMPTY = "–"
+#: An empty cell: a dash (a lone hyphen would read as a bullet list).
+EMPTY = "\u2013"  # an en dash
 
 
 def _list_table(rows: list[list[str]]) -> list[str]:
