@@ -1,6 +1,8 @@
 """The documentation site: its hook (docs/hooks.py), the schema's descriptions, test names."""
 
+import ast
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -10,6 +12,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "docs_fixture"
+PAGES = sorted((ROOT / "docs").rglob("*.md"))
+TEXTS = PAGES
 
 spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
 hooks = importlib.util.module_from_spec(spec)
@@ -143,3 +147,32 @@ def test_the_configuration_reference_has_every_key():
     assert rows["epoch_bench.steps"]["default"] == "20"
     text, problems = render("{{ config_reference() }}", ROOT)
     assert problems == [] and "## `epoch_bench`" in text and "`epoch_bench.repeats`" in text
+
+
+def test_the_docs_render_without_problems():
+    # What `make docs` checks of the directives, without MkDocs: every page of the site.
+    assert hooks.undeclared_folders(ROOT) == []
+    for page in PAGES:
+        _, problems = render(page.read_text(), ROOT)
+        assert problems == [], page
+
+
+def defined_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+
+
+def test_the_docs_name_only_tests_that_exist():
+    named = 0
+    for text_file in TEXTS:
+        text = text_file.read_text()
+        where = text_file.relative_to(ROOT)
+        # A shorthand (`::test_x` or `test_x.py::test_y` without its folder) cannot be checked.
+        bare = re.findall(r"(?<![\w/.])((?:\w+\.py)?::\w+)", text)
+        assert not bare, f"{where}: write tests/FILE.py::NAME in full, not {bare}"
+        for file in re.findall(r"\b((?:tests|bench)/[\w/]+\.py)\b", text):
+            assert (ROOT / file).is_file(), f"{where} names {file}, which does not exist"
+        for file, name in re.findall(r"\b((?:tests|bench)/[\w/]+\.py)::(\w+)", text):
+            assert name in defined_names(ROOT / file), f"{where} names {file}::{name}"
+            named += 1
+    assert named > 50  # the reliability page alone names more
