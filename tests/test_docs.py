@@ -13,7 +13,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "docs_fixture"
 PAGES = sorted((ROOT / "docs").rglob("*.md"))
-TEXTS = PAGES
+TEXTS = [*PAGES, ROOT / "README.md", ROOT / "CONTRIBUTING.md"]
 
 spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
 hooks = importlib.util.module_from_spec(spec)
@@ -176,3 +176,11 @@ def test_the_docs_name_only_tests_that_exist():
             assert name in defined_names(ROOT / file), f"{where} names {file}::{name}"
             named += 1
     assert named > 50  # the reliability page alone names more
+
+
+def test_every_make_target_is_in_the_readme():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE)
+    readme = (ROOT / "README.md").read_text()
+    assert "docs" in targets
+    assert [t for t in targets if f"`make {t}`" not in readme] == []
