@@ -8,7 +8,7 @@ LOCK := envs/requirements.lock
 STAMP := $(VENV)/.ggnbench-$(shell sha256sum $(LOCK) | cut -c1-16)
 BIN := $(VENV)/bin
 
-.PHONY: help setup run study dryrun test lint bench report clean-results measure-step measure-epoch measure-epoch-check measure-overhead measure-backends cuda-check example paper-check paper-fmnist
+.PHONY: help setup run study dryrun test lint docs bench report clean-results measure-step measure-epoch measure-epoch-check measure-overhead measure-backends cuda-check example paper-check paper-fmnist
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -60,7 +60,10 @@ lint: setup  ## ruff and snakemake's linter
 	$(BIN)/ruff format --check .
 	$(BIN)/snakemake --lint
 
-test: setup lint  ## lint, then the test suite (offline; CUDA tests skip without a GPU)
+docs: setup  ## build the documentation site strictly (a warning fails) into site/
+	$(BIN)/mkdocs build --strict --site-dir site
+
+test: setup lint docs  ## lint, the docs, then the test suite (offline; CUDA tests skip without a GPU)
 	$(BIN)/python -m pytest -q
 
 measure-step: setup  ## time per training step of each optimizer (mnist_cnn, synthetic data)
