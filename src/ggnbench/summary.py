@@ -271,7 +271,8 @@ def render(tables: str | Path, config: dict[str, Any]) -> str:
     if table.empty:
         lines += ["No final run has been aggregated yet: run the workflow "
                   "(``snakemake --cores N``), then ``make report``.", ""]  # fmt: skip
-    for (problem, device), group in table.groupby(["problem", "device"], sort=False):
+    groups = [] if table.empty else table.groupby(["problem", "device"], sort=False)
+    for (problem, device), group in groups:
         heading = _problem_heading(problem, device, group, config)
         lines += [heading, "-" * len(heading), "", f"**{best_line(group)}**", ""]
         header = list(HEADER)
@@ -366,7 +367,8 @@ def render_text(tables: str | Path, report: str | Path | None = None) -> str:
     """
     table = results(tables)
     lines = []
-    for (problem, device), group in table.groupby(["problem", "device"], sort=False):
+    groups = [] if table.empty else table.groupby(["problem", "device"], sort=False)
+    for (problem, device), group in groups:
         lines.append(f"{problem} on {device} ({best_line(group)}):")
         width = max(len(o) for o in group.optimizer)
         for row in group.itertuples():
