@@ -134,6 +134,7 @@ def cmd_epoch_bench(args: argparse.Namespace) -> None:
     """Run ``ggnbench epoch-bench``."""
     from ggnbench import epoch_cost
     from ggnbench.configcheck import load_study
+    from ggnbench.progress import Progress
     from ggnbench.results import atomic_write_text
 
     section: dict = {"repeats": 3, "paths": list(epoch_cost.PATHS)}
@@ -153,9 +154,16 @@ def cmd_epoch_bench(args: argparse.Namespace) -> None:
     given = args.paths.split(",") if args.paths is not None else section["paths"]
     paths = tuple(p.strip() for p in given if p.strip())
     repeats = args.repeats if args.repeats is not None else section["repeats"]
-    frame = epoch_cost.measure(
-        args.cases, repeats, paths, progress=lambda line: print(line, flush=True)
-    )
+    progress = Progress("epoch-bench", len(args.cases) * len(paths) * repeats, unit="run",
+                        every_s=0)  # fmt: skip
+
+    def measured(line: str) -> None:
+        progress.update(progress.done + 1, last=line)
+
+    try:
+        frame = epoch_cost.measure(args.cases, repeats, paths, progress=measured)
+    finally:
+        progress.close()
     atomic_write_text(args.out, frame.to_csv(index=False))
     print(f"{len(frame)} measured runs -> {args.out}")
 
