@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ggnbench import epoch_cost, heal, lock, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
-from ggnbench.figure_sets import FIGURE_SETS, outputs as figure_files  # noqa: E402
+from ggnbench.figure_sets import FIGURE_SETS, applicable, outputs as figure_files  # noqa: E402
 from ggnbench.tables import TABLE_SETS  # noqa: E402
 
 try:
@@ -74,13 +74,25 @@ def table_outputs(name):
     ]
 
 
+def drawn_files(name):
+    """The files of the figures of a set that apply to this study (ggnbench.figure_sets)."""
+    return figure_files(name, f"{RESULTS}/figures", applicable(config, name))
+
+
 def figure_outputs(name, category):
-    """Every file of a figure set (ggnbench.figure_sets), its PNGs shown in the report."""
+    """The files of a figure set's applicable figures, their PNGs shown in the report."""
     return [
         path if not path.endswith(".png")
         else report(path, caption=f"report/{Path(path).stem}.rst", category=category)
-        for path in figure_files(name, f"{RESULTS}/figures")
+        for path in drawn_files(name)
     ]
+
+
+def figure_inputs(name):
+    """The tables that a figure set's applicable figures read."""
+    figures = FIGURE_SETS[name]
+    tables = dict.fromkeys(t for f in applicable(config, name) for t in figures[f].tables)
+    return [f"{RESULTS}/tables/{t}.csv" for t in tables]
 
 
 wildcard_constraints:
@@ -171,7 +183,7 @@ def table_targets():
 
 
 def figure_targets():
-    return figure_files("study", f"{RESULTS}/figures") + figure_files("paper", f"{RESULTS}/figures")
+    return drawn_files("study") + drawn_files("paper")
 
 
 def seed_example_targets():
@@ -179,7 +191,7 @@ def seed_example_targets():
         return []
     return [
         *TABLE_SETS["seed-example"].outputs(f"{RESULTS}/tables"),
-        *figure_files("seed_example", f"{RESULTS}/figures"),
+        *drawn_files("seed_example"),
     ]
 
 
@@ -187,7 +199,7 @@ def bench_targets():
     if not BENCH["enabled"]:
         return []
     tables = TABLE_SETS["bench"].outputs(f"{RESULTS}/tables")
-    return tables + figure_files("bench", f"{RESULTS}/figures")
+    return tables + drawn_files("bench")
 
 
 def epoch_bench_targets():

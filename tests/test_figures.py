@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer
 
-from ggnbench import figures, paper
+from ggnbench import cli, figure_sets, figures, paper
 from ggnbench.styles import optimizer_styles
 
+ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "mypackage.optim:Lion"
 STEPS = 300
 
@@ -277,3 +280,81 @@ def test_heatmap_marks_diverged_and_not_run_cells_apart():
     finished = figures.lr_damping_heatmap(runs[runs.status == "ok"])
     assert [t.get_text() for t in finished.legends[0].get_texts()] == ["not run"]
     assert marks(finished.axes[0])[(0, 1)] == "not run"
+
+
+@pytest.fixture(scope="module")
+def quick() -> dict:
+    from ggnbench.configcheck import load_study
+
+    return load_study(ROOT / "config/quick.yaml", ROOT / "config/schema.yaml")
+
+
+def test_figures_left_out_of_the_quick_study_and_why(quick):
+    assert figure_sets.left_out(quick) == {
+        "paper_curves": "no problem of the study is one of the paper's (cifar100_allcnnc, "
+        "cifar10_3c3d, fmnist_2c2d, mnist_logreg)",
+        "paper_epochs": "no problem of the study is one of the paper's (cifar100_allcnnc, "
+        "cifar10_3c3d, fmnist_2c2d, mnist_logreg)",
+        "bench_overhead_vs_batch": "the benchmark timed one batch size (32): nothing to draw "
+        "against it",
+    }
+    assert figure_sets.applicable(quick, "bench") == ["bench_overhead", "bench_memory"]
+    assert figure_sets.applicable(quick, "paper") == []
+    assert figure_sets.outputs("bench", "f", ["bench_memory"]) == [
+        "f/bench_memory.png", "f/bench_memory.pdf"
+    ]  # fmt: skip
+    off = {**quick, "bench": {**quick["bench"], "enabled": False}}
+    assert "bench_overhead_vs_batch" not in figure_sets.left_out(off)  # not drawn at all
+
+
+@pytest.mark.parametrize("sizes,applies", [([32], False), ([32, 64], True)])
+def test_overhead_against_batch_size_needs_two_sizes(quick, sizes, applies):
+    config = {**quick, "bench": {**quick["bench"], "batch_sizes": sizes}}
+    assert ("bench_overhead_vs_batch" in figure_sets.applicable(config, "bench")) == applies
+    assert ("bench_overhead_vs_batch" in figure_sets.left_out(config)) != applies
+
+
+@pytest.mark.parametrize("regions,applies", [(["step"], False), (["step", "backward"], True)])
+def test_memory_needs_the_backward_region(quick, regions, applies):
+    config = {**quick, "bench": {**quick["bench"], "regions": regions}}
+    assert ("bench_memory" in figure_sets.applicable(config, "bench")) == applies
+
+
+def test_paper_figures_need_a_problem_and_optimizer_the_paper_ran(quick):
+    problems = {**quick["problems"], "fmnist_2c2d": {"steps": 10, "eval_every": "epoch"}}
+    config = {**quick, "problems": problems}
+    assert figure_sets.applicable(config, "paper") == ["paper_curves", "paper_epochs"]
+    assert not figure_sets.left_out(config).keys() & {"paper_curves", "paper_epochs"}
+    # the paper's problem, but only an optimizer of ours the paper never ran
+    mine = {"lion": {"class": "torch.optim:SGD", "lr": 0.1}}
+    config = {**quick, "problems": problems, "optimizers": mine}
+    assert figure_sets.left_out(config)["paper_curves"] == (
+        "the paper ran none of the study's optimizers on the study's problems"
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("damping,heatmap,curve", [
+    ([0.1], True, False), ([0.1, 1.0], True, True), (0.1, True, False),
+])  # fmt: skip
+def test_damping_figures_need_a_tuned_optimizer_with_a_damping(quick, damping, heatmap, curve):
+    mc = {**quick["optimizers"]["diag_ggn_mc"], "damping": damping}
+    optimizers = {"sgd": quick["optimizers"]["sgd"], "diag_ggn_mc": mc}
+    config = {**quick, "optimizers": optimizers}
+    drawn = figure_sets.applicable(config, "study")
+    assert ("lr_damping_heatmap" in drawn, "accuracy_vs_damping" in drawn) == (heatmap, curve)
+    # not tuned (one point): neither
+    fixed = {**optimizers["diag_ggn_mc"], "tune": False, "lr": [0.1], "damping": [0.1]}
+    config = {**quick, "optimizers": {"diag_ggn_mc": fixed}}
+    assert figure_sets.left_out(config)["lr_damping_heatmap"] == (
+        "no tuned optimizer of the study takes a damping"
+    )  # fmt: skip
+
+
+def test_cli_draws_only_the_figures_named(tmp_path):
+    bench_overhead().to_csv(tmp_path / "bench_overhead.csv", index=False)
+    argv = ["figures", "--bench", "--tables", str(tmp_path), "--out", str(tmp_path / "f")]
+    assert cli.main([*argv, "--only", "bench_overhead"]) == 0
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
+        "bench_overhead.pdf", "bench_overhead.png"
+    ]  # fmt: skip
+    assert cli.main([*argv, "--only", "paper_curves"]) != 0  # not a figure of the set

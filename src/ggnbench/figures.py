@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from ggnbench import paper
+from ggnbench.errors import GGNBenchError
 from ggnbench.figure_sets import FIGURE_FORMATS, FIGURE_SETS
 from ggnbench.styles import Style, optimizer_styles
 
@@ -595,20 +596,33 @@ def paper_epochs(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def draw(figure_set: str, tables: str | Path, out_dir: str | Path) -> list[Path]:
-    """Draw one set of figures from the CSV tables.
+def draw(
+    figure_set: str, tables: str | Path, out_dir: str | Path, names: list[str] | None = None
+) -> list[Path]:
+    """Draw some figures of a set from the CSV tables.
 
     Args:
-        figure_set: ``study``, ``seed_example`` or ``bench``.
+        figure_set: ``study``, ``seed_example``, ``paper`` or ``bench``.
         tables: Folder of the CSV tables.
         out_dir: Figures folder.
+        names: The figures to draw; None: every figure of the set.
 
     Returns:
         The written paths.
+
+    Raises:
+        GGNBenchError: If a name is not a figure of the set.
     """
+    figures = FIGURE_SETS[figure_set]
+    unknown = sorted(set(names or ()) - set(figures))
+    if unknown:
+        raise GGNBenchError(
+            f"no figure {', '.join(unknown)} in the {figure_set} set ({', '.join(figures)})"
+        )
     frames: dict[str, pd.DataFrame] = {}
     paths: list[Path] = []
-    for name, figure in FIGURE_SETS[figure_set].items():
+    for name in figures if names is None else names:
+        figure = figures[name]
         inputs = [
             frames.setdefault(t, pd.read_csv(Path(tables) / f"{t}.csv")) for t in figure.tables
         ]
