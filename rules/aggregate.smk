@@ -28,19 +28,20 @@ rule aggregate:
 
 rule figures_study:
     input:
-        f"{RESULTS}/tables/runs.csv",
-        f"{RESULTS}/tables/curves.csv",
+        figure_inputs("study"),
     output:
         figure_outputs("study", "Figures"),
     log:
         f"{RESULTS}/logs/figures.log",
     params:
+        only=applicable(config, "study"),
         tables=input_folder,
         out=folder_of,
     conda:
         ANALYSIS_ENV
     shell:
-        "ggnbench figures --tables {params.tables} --out {params.out} > {log} 2>&1"
+        "ggnbench figures --only {params.only} --tables {params.tables} --out {params.out} "
+        "> {log} 2>&1"
 
 
 rule paper_tables:
@@ -65,19 +66,20 @@ rule paper_tables:
 
 rule paper_figures:
     input:
-        f"{RESULTS}/tables/paper_curves.csv",
-        f"{RESULTS}/tables/paper_epochs.csv",
+        figure_inputs("paper"),
     output:
         figure_outputs("paper", "The paper"),
     log:
         f"{RESULTS}/logs/paper/figures.log",
     params:
+        only=applicable(config, "paper"),
         tables=input_folder,
         out=folder_of,
     conda:
         ANALYSIS_ENV
     shell:
-        "ggnbench figures --paper --tables {params.tables} --out {params.out} > {log} 2>&1"
+        "ggnbench figures --paper --only {params.only} --tables {params.tables} "
+        "--out {params.out} > {log} 2>&1"
 
 
 rule seed_example_table:
@@ -101,19 +103,20 @@ rule seed_example_table:
 
 rule seed_example_figure:
     input:
-        f"{RESULTS}/tables/seed_example.csv",
-        f"{RESULTS}/tables/seed_example_trace.csv",
+        figure_inputs("seed_example"),
     output:
         figure_outputs("seed_example", "Reference example"),
     log:
         f"{RESULTS}/logs/seed_example/figure.log",
     params:
+        only=applicable(config, "seed_example"),
         tables=input_folder,
         out=folder_of,
     conda:
         ANALYSIS_ENV
     shell:
-        "ggnbench figures --seed-example --tables {params.tables} --out {params.out} > {log} 2>&1"
+        "ggnbench figures --seed-example --only {params.only} --tables {params.tables} "
+        "--out {params.out} > {log} 2>&1"
 
 
 rule evidence:

@@ -47,19 +47,20 @@ rule bench_tables:
 
 rule bench_figures:
     input:
-        f"{RESULTS}/tables/bench_overhead.csv",
-        f"{RESULTS}/tables/bench_memory.csv",
+        figure_inputs("bench"),
     output:
         figure_outputs("bench", "Benchmark"),
     log:
         f"{RESULTS}/logs/bench/figures.log",
     params:
+        only=applicable(config, "bench"),
         tables=input_folder,
         out=folder_of,
     conda:
         ANALYSIS_ENV
     shell:
-        "ggnbench figures --bench --tables {params.tables} --out {params.out} > {log} 2>&1"
+        "ggnbench figures --bench --only {params.only} --tables {params.tables} "
+        "--out {params.out} > {log} 2>&1"
 
 
 rule bench:

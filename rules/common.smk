@@ -8,7 +8,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ggnbench import artifacts, epoch_cost, heal, lock, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
-from ggnbench.figure_sets import FIGURE_SETS, outputs as figure_files  # noqa: E402
+from ggnbench.figure_sets import FIGURE_SETS, applicable, outputs as figure_files  # noqa: E402
 from ggnbench.tables import TABLE_SETS  # noqa: E402
 
 try:
@@ -76,13 +76,25 @@ def table_outputs(name):
     ]
 
 
+def drawn_files(name):
+    """The files of the figures of a set that apply to this study (ggnbench.figure_sets)."""
+    return figure_files(name, f"{RESULTS}/figures", applicable(config, name))
+
+
 def figure_outputs(name, category):
-    """Every file of a figure set (ggnbench.figure_sets), its PNGs shown in the report."""
+    """The files of a figure set's applicable figures, their PNGs shown in the report."""
     return [
         path if not path.endswith(".png")
         else report(path, caption=f"report/{Path(path).stem}.rst", category=category)
-        for path in figure_files(name, f"{RESULTS}/figures")
+        for path in drawn_files(name)
     ]
+
+
+def figure_inputs(name):
+    """The tables that a figure set's applicable figures read."""
+    figures = FIGURE_SETS[name]
+    tables = dict.fromkeys(t for f in applicable(config, name) for t in figures[f].tables)
+    return [f"{RESULTS}/tables/{t}.csv" for t in tables]
 
 
 wildcard_constraints:

@@ -7,17 +7,31 @@ import docutils.core
 import pandas as pd
 import pytest
 
-from ggnbench import artifacts, cli, report, summary
+from ggnbench import artifacts, cli, configcheck, report, summary
 from ggnbench.figure_sets import FIGURE_SETS
-from tests.test_paper import synthetic_study
+from tests.test_paper import ROOT, synthetic_study
 
-CONFIG = {
-    "problems": {"cifar10_3c3d": {"epochs": 3, "target_accuracy": 0.3}},
-    "final_seeds": [42, 43, 44], "holdout": "per_seed", "evaluation": "deepobs",
-    "paper_band_tolerance": {"accuracy": 0.005, "loss": 0.02},
-    "seed_example": {"enabled": False}, "bench": {"enabled": True},
-    "epoch_bench": {"enabled": False},
-}  # fmt: skip
+#: The synthetic study's configuration (synthetic_study's runs), validated with defaults.
+STUDY = """
+results: results
+final_seeds: [42, 43, 44]
+holdout: per_seed
+evaluation: deepobs
+problems:
+  cifar10_3c3d: {epochs: 3, target_accuracy: 0.3}
+optimizers:
+  sgd: {lr: [0.001], momentum: 0.9}
+  diag_ggn_mc: {lr: [0.001], damping: [0.01]}
+seed_example: {enabled: false}
+bench: {enabled: true, batch_sizes: [32]}
+epoch_bench: {enabled: false}
+"""
+
+
+def load(tmp_path, text=STUDY):
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return configcheck.load_study(path, ROOT / "config" / "schema.yaml")
 
 
 @pytest.fixture
@@ -26,7 +40,7 @@ def study(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tables = synthetic_study(tmp_path / "results")
     assert cli.main(["tables", "paper", "--tables", str(tables), "--out", str(tables)]) == 0
-    return tables, {**CONFIG, "results": "results"}
+    return tables, load(tmp_path)
 
 
 def test_results_are_the_final_metrics_per_optimizer(study):
@@ -82,11 +96,13 @@ def test_the_page_opens_on_the_results_and_names_what_is_missing(study):
     # learning_curves' PNG exists, its PDF not: the figure is named once, by its name
     assert "- figure set study: learning_curves, lr_damping_heatmap" in text
     assert "learning_curves.pdf" not in text
+    # the figures whose data cannot make a point, with why
+    assert "- figure bench_overhead_vs_batch is left out: the benchmark timed one batch" in text
     docutils.core.publish_string(text, writer_name="null", settings_overrides={"halt_level": 2})
 
 
 def test_a_study_with_nothing_aggregated_says_so(tmp_path):
-    config = {**CONFIG, "results": str(tmp_path)}
+    config = load(tmp_path, STUDY.replace("results: results", f"results: {tmp_path}"))
     text = summary.render(tmp_path / "tables", config)
     assert "No final run has been aggregated yet" in text
     assert summary.render_text(tmp_path / "tables") == "no final run has been aggregated yet"
@@ -121,13 +137,17 @@ def test_what_a_run_prints_at_its_end(study, monkeypatch):
     assert [str(c[0]) for c in calls] == ["a.yaml"]
 
 
-def test_artifacts_follow_the_switches():
-    config = {"results": "r", "seed_example": {"enabled": False}, "bench": {"enabled": True},
-              "epoch_bench": {"enabled": False}}  # fmt: skip
+def test_artifacts_follow_the_switches_and_the_figures_that_apply(tmp_path):
+    config = load(tmp_path, STUDY.replace("results: results", "results: r"))
     files = artifacts.expected(config)
     assert files["r/tables/bench_overhead.csv"] == ("table set bench", "bench_overhead")
     assert files["r/figures/learning_curves.png"] == ("figure set study", "learning_curves")
     assert not any("seed_example" in p or "epoch_" in p for p in files)
+    # one batch size: the overhead against batch size does not apply, the others do
+    assert "r/figures/bench_overhead.png" in files
+    assert "r/figures/bench_overhead_vs_batch.png" not in files
+    config["bench"]["batch_sizes"] = [32, 64]
+    assert "r/figures/bench_overhead_vs_batch.png" in artifacts.expected(config)
     config["bench"]["enabled"] = False
     assert not any("bench" in p for p in artifacts.expected(config))
     figure_set, name = artifacts.HEADLINE_FIGURE

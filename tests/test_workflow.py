@@ -87,6 +87,19 @@ def test_dry_run_of_the_quick_study(tmp_path):
     assert counts["tune"] == 8 and counts["final_seeds"] == 5 and counts["aggregate"] == 1
 
 
+@pytest.mark.parametrize("sizes,drawn", [("[4]", False), ("[4, 8]", True)])
+def test_figures_that_do_not_apply_are_neither_declared_nor_drawn(tmp_path, sizes, drawn):
+    config = tmp_path / "study.yaml"
+    config.write_text(TINY.read_text().replace("batch_sizes: [4]", f"batch_sizes: {sizes}"))
+    done = snakemake("-n", "-p", "--configfile", str(config), workdir=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout + done.stderr
+    assert "figures/bench_memory.png" in text
+    assert ("figures/bench_overhead_vs_batch.png" in text) == drawn
+    assert ("--only bench_overhead bench_overhead_vs_batch bench_memory" in text) == drawn
+    assert "figures/paper_curves" not in text  # digits_cnn: no problem of the paper
+
+
 def error_lines(done: subprocess.CompletedProcess) -> list[str]:
     return [line for line in done.stderr.splitlines() if line.startswith("error:")]
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from ggnbench.figure_sets import FIGURE_SETS, SWITCHES, applicable
 from ggnbench.figure_sets import outputs as figure_files
 from ggnbench.tables import TABLE_SETS
 
 #: Table set -> the config section whose ``enabled`` switches it (None: always made).
 TABLE_SWITCHES = {"study": None, "paper": None, "seed-example": "seed_example",
                   "bench": "bench", "epoch": "epoch_bench", "evidence": None}  # fmt: skip
-#: Figure set -> the config section whose ``enabled`` switches it (None: always drawn).
-FIGURE_SWITCHES = {"study": None, "paper": None, "seed_example": "seed_example",
-                   "bench": "bench"}  # fmt: skip
 #: The figure the report shows under the results: the one that says most.
 HEADLINE_FIGURE = ("study", "learning_curves")
 
@@ -47,13 +45,16 @@ def figure_sets(config: dict[str, Any]) -> list[str]:
     Returns:
         Names of :data:`ggnbench.figure_sets.FIGURE_SETS`.
     """
-    return [name for name, switch in FIGURE_SWITCHES.items() if _on(config, switch)]
+    return [name for name in FIGURE_SETS if _on(config, SWITCHES.get(name))]
 
 
 def files(
     config: dict[str, Any], tables: tuple[str, ...] = (), figures: tuple[str, ...] = ()
 ) -> list[str]:
     """The files of some table and figure sets, those the study makes.
+
+    A figure set's files are those of its figures that apply to the study
+    (:func:`ggnbench.figure_sets.applicable`).
 
     Args:
         config: The validated study configuration (its ``results`` folder).
@@ -69,7 +70,7 @@ def files(
         *(p for name in tables if name in made_tables
           for p in TABLE_SETS[name].outputs(f"{results}/tables")),
         *(p for name in figures if name in made_figures
-          for p in figure_files(name, f"{results}/figures")),
+          for p in figure_files(name, f"{results}/figures", applicable(config, name))),
     ]  # fmt: skip
 
 

@@ -80,7 +80,7 @@ def cmd_figures(args: argparse.Namespace) -> None:
         else "paper" if args.paper
         else "study"
     )  # fmt: skip
-    paths = figures.draw(figure_set, args.tables, args.out)
+    paths = figures.draw(figure_set, args.tables, args.out, args.only)
     print(f"wrote {len(paths)} figure files into {args.out}")
 
 
@@ -256,6 +256,13 @@ def _add_figures(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--bench", action="store_true", help="draw only the benchmark's figures")
     which.add_argument(
         "--paper", action="store_true", help="draw only the comparison with the paper's curves"
+    )
+    p.add_argument(
+        "--only",
+        nargs="+",
+        metavar="FIGURE",
+        help="draw only these figures of the set (the workflow names those that apply to its "
+        "study: ggnbench.figure_sets.applicable)",
     )
     p.set_defaults(func=cmd_figures)
 

@@ -50,12 +50,15 @@ class OptimizerSpec:
             slowest jobs first); measured on fmnist_2c2d at one thread (README; KFRA,
             refused there, is given KFLR's).
         curvature: The curvature source it reads after the backward pass, if any.
+        label: Its name in figures and their legends; None: the registry name. (Its colour
+            and marker follow from its place in the registry, :mod:`ggnbench.styles`.)
     """
 
     factory: Callable[..., Optimizer]
     hyperparams: tuple[str, ...]
     cost: float = 1.0
     curvature: CurvatureSource | None = None
+    label: str | None = None
 
 
 def _sgd(params: Any, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> Optimizer:
@@ -86,22 +89,38 @@ _DIAG_GGN_HPARAMS = (*_AVERAGED, "backend")
 _KRONECKER_HPARAMS = (*_AVERAGED, "shared_factors", "inverse_every")
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec(_sgd, ("momentum", "weight_decay"), cost=1.0),
-    "adam": OptimizerSpec(_adam, ("weight_decay",), cost=1.2),
+    "sgd": OptimizerSpec(_sgd, ("momentum", "weight_decay"), cost=1.0, label="SGD"),
+    "adam": OptimizerSpec(_adam, ("weight_decay",), cost=1.2, label="Adam"),
     "diag_ggn_mc": OptimizerSpec(
-        _diag_ggn("mc"), _DIAG_GGN_HPARAMS, cost=2.4, curvature=diag_ggn.MC
+        _diag_ggn("mc"), _DIAG_GGN_HPARAMS, cost=2.4, curvature=diag_ggn.MC, label="DiagGGN-MC"
     ),
     "diag_ggn_exact": OptimizerSpec(
-        _diag_ggn("exact"), _DIAG_GGN_HPARAMS, cost=9.6, curvature=diag_ggn.EXACT
+        _diag_ggn("exact"),
+        _DIAG_GGN_HPARAMS,
+        cost=9.6,
+        curvature=diag_ggn.EXACT,
+        label="exact DiagGGN",
     ),
     "kfac": OptimizerSpec(
-        _kronecker(kfac.KFAC_SOURCE), _KRONECKER_HPARAMS, cost=39.0, curvature=kfac.KFAC_SOURCE
+        _kronecker(kfac.KFAC_SOURCE),
+        _KRONECKER_HPARAMS,
+        cost=39.0,
+        curvature=kfac.KFAC_SOURCE,
+        label="KFAC",
     ),
     "kflr": OptimizerSpec(
-        _kronecker(kfac.KFLR_SOURCE), _KRONECKER_HPARAMS, cost=41.0, curvature=kfac.KFLR_SOURCE
+        _kronecker(kfac.KFLR_SOURCE),
+        _KRONECKER_HPARAMS,
+        cost=41.0,
+        curvature=kfac.KFLR_SOURCE,
+        label="KFLR",
     ),
     "kfra": OptimizerSpec(
-        _kronecker(kfac.KFRA_SOURCE), _KRONECKER_HPARAMS, cost=41.0, curvature=kfac.KFRA_SOURCE
+        _kronecker(kfac.KFRA_SOURCE),
+        _KRONECKER_HPARAMS,
+        cost=41.0,
+        curvature=kfac.KFRA_SOURCE,
+        label="KFRA",
     ),
 }
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ggnbench import artifacts
 from ggnbench.data import DATASETS
+from ggnbench.figure_sets import left_out
 from ggnbench.results import atomic_write_text
 
 #: The optimizer every step time is divided by.
@@ -255,7 +256,8 @@ def render(tables: str | Path, config: dict[str, Any]) -> str:
     """The report's opening page.
 
     Under the results, the study's headline figure (:mod:`ggnbench.artifacts`); then
-    every table and figure the study makes but that does not exist.
+    every table and figure the study makes but that does not exist, and the figures left
+    out because their data cannot make a point (:func:`ggnbench.figure_sets.left_out`).
 
     Args:
         tables: The tables folder.
@@ -284,6 +286,7 @@ def render(tables: str | Path, config: dict[str, Any]) -> str:
         lines += _list_table(rows)
     lines += _figure(Path(artifacts.headline_figure(config)))
     gaps = missing(artifacts.expected(config), f"{config['results']}/logs")
+    gaps += [f"- figure {name} is left out: {why}" for name, why in left_out(config).items()]
     if gaps:
         lines += ["Not in this report", "-" * 18, "", *gaps, ""]
     lines += _what_ran(runs, config)
