@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -27,6 +28,8 @@ from ggnbench.styles import Style, optimizer_styles
 SMOOTHING_SHARE = 0.05
 #: A loss, time or ratio axis is logarithmic where its values span this factor or more.
 LOG_SPAN = 10.0
+#: A logarithmic axis spanning fewer decades than this is labelled with plain numbers.
+PLAIN_DECADES = 2
 #: An accuracy (a linear loss) axis spans the medians after the first evaluation from this
 #: quantile of them up (down) to the best one: the untrained network and the first steps
 #: lie outside, the curves fill the axis.
@@ -96,6 +99,11 @@ def _log_if_wide(ax: plt.Axes, values: pd.Series) -> bool:
     wide = bool(len(positive)) and positive.max() >= LOG_SPAN * positive.min()
     if wide:
         ax.set_yscale("log")
+        if positive.max() < LOG_SPAN**PLAIN_DECADES * positive.min():
+            # Within a few decades, plain numbers (3, 10, 40) read better than powers of
+            # ten; matplotlib picks the minor ticks worth a label.
+            ax.yaxis.set_major_formatter(mticker.LogFormatter())
+            ax.yaxis.set_minor_formatter(mticker.LogFormatter(labelOnlyBase=False))
     return wide
 
 
