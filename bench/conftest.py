@@ -223,7 +223,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = outcome.get_result()
     case = _case_of(item)
     if report.failed and case is not None:
-        cause = call.excinfo.exconly().strip().splitlines()[0] if call.excinfo else report.when
+        error = call.excinfo.value if call.excinfo else None
+        cause = f"{type(error).__name__}: {error}" if error is not None else report.when
+        cause = (cause.strip().splitlines() or [report.when])[0]
         fields = {k: getattr(case, k) for k in ("network", "batch_size", "device", "region")}
         extensions = getattr(case, "extensions", None) or (case.extension,)
         item.config.stash[_UNMEASURED] += [

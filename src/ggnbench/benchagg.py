@@ -122,8 +122,11 @@ def overhead(frame: pd.DataFrame, unmeasured: pd.DataFrame | None = None) -> pd.
             )
             rows.append(entry)
     if unmeasured is not None:
-        rows += [{**r, "status": UNMEASURED, "note": r.pop("reason")}
-                 for r in unmeasured.to_dict("records")]  # fmt: skip
+        rows += [
+            {**{k: v for k, v in r.items() if k != "reason"}, "status": UNMEASURED,
+             "note": r["reason"]}
+            for r in unmeasured.to_dict("records")
+        ]  # fmt: skip
     table = pd.DataFrame(rows)
     if not table.empty:
         table["paper_source"] = np.where(table.paper_ratio.notna(), paper.SOURCE, "")

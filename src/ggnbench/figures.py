@@ -392,7 +392,7 @@ def overhead_bars(table: pd.DataFrame) -> plt.Figure:
         Bars of median time relative to the plain gradient; rows: network and device,
         columns: timed region.
     """
-    data = table[table.extension != "none"]
+    data = _with_ratio(table)
     if data.empty:
         return _empty("no benchmark results")
     data = data.assign(case=_case_label(data))
@@ -405,7 +405,26 @@ def overhead_bars(table: pd.DataFrame) -> plt.Figure:
         ax.tick_params(axis="x", rotation=45)
     grid.set_titles("{row_name} | {col_name}")
     grid.set_axis_labels("", "time / plain gradient")
+    missing = data[data.ratio.isna()]
+    if not missing.empty:  # an empty slot says why below the figure
+        cases = sorted({f"{r.case} {r.region} {r.extension} b={r.batch_size}"
+                        for r in missing.itertuples()})  # fmt: skip
+        grid.figure.text(0.01, 0.0, "not measured (bench_overhead's note says why): "
+                         + "; ".join(cases), fontsize=8, va="top")  # fmt: skip
     return grid.figure
+
+
+def _with_ratio(table: pd.DataFrame) -> pd.DataFrame:
+    """The extensions' rows of the regions that have a ratio to the plain gradient.
+
+    Regions without a plain-gradient baseline (an optimizer's ``step``) are left out;
+    within the others, a case that could not be measured keeps its row (no ratio).
+
+    Returns:
+        The rows to draw.
+    """
+    rows = table[table.extension != "none"]
+    return rows[rows.region.isin(set(rows.region[rows.ratio.notna()]))]
 
 
 def overhead_vs_batch(table: pd.DataFrame) -> plt.Figure:
@@ -419,7 +438,7 @@ def overhead_vs_batch(table: pd.DataFrame) -> plt.Figure:
         its conservative quartile band; the paper's medians dashed with crosses, in the
         extension's colour, where it has them.
     """
-    data = table[table.extension != "none"]
+    data = _with_ratio(table)
     if data.empty:
         return _empty("no benchmark results")
     data = data.assign(case=_case_label(data))
