@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import ggnbench
 from ggnbench.errors import GGNBenchError
 
 
@@ -24,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ggnbench",
         description="Reproduce and benchmark the BackPACK diagonal Gauss-Newton optimizer.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {ggnbench.__version__} from {Path(ggnbench.__file__).parent}",
+        help="print the version of ggnbench and the folder it runs from, then exit",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS.values():
