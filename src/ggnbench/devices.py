@@ -6,6 +6,9 @@ import torch
 
 from ggnbench.errors import GGNBenchError
 
+#: The device names a run takes (``cuda:N``: the CUDA device numbered N).
+DEVICE_NAMES = ("cpu", "cuda", "cuda:N", "auto")
+
 
 def cuda_available() -> bool:
     """Whether torch sees a CUDA device.
@@ -20,7 +23,8 @@ def resolve_device(name: str) -> torch.device:
     """Turn a device name into a torch device, refusing CUDA where there is none.
 
     Args:
-        name: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when present).
+        name: One of :data:`DEVICE_NAMES`: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``
+            (CUDA when present).
 
     Returns:
         The device.
@@ -39,7 +43,7 @@ def resolve_device(name: str) -> torch.device:
                 "use --device cpu, or run on a machine with an NVIDIA GPU and a CUDA build of torch"
             )
         return torch.device(name)
-    raise GGNBenchError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto")
+    raise GGNBenchError(f"unknown device {name!r}; use one of {list(DEVICE_NAMES)}")
 
 
 def synchronize(device: torch.device) -> None:

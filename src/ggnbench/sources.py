@@ -49,6 +49,7 @@ class Source:
 
     Attributes:
         name: Registry name.
+        label: What the source is, for ``ggnbench download``'s help.
         hint: The clause of the missing-data message that says how to get a dataset this
             way (dataset, data root) -> text.
         provide: Places the dataset's files (dataset, data root, options) and returns
@@ -57,6 +58,7 @@ class Source:
     """
 
     name: str
+    label: str
     hint: Callable[[DatasetSpec, Path], str]
     provide: Callable[[DatasetSpec, Path, dict[str, Any]], str]
 
@@ -208,12 +210,15 @@ def _hint_bundled(spec: DatasetSpec, root: Path) -> str:
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in [
-        Source("package", _hint_package, _from_package),
-        Source("folder", _hint_folder, _from_folder),
-        Source("torchvision", _hint_torchvision, _from_torchvision),
-        Source("bundled", _hint_bundled, _bundled),
+        Source("package", "a system package", _hint_package, _from_package),
+        Source("folder", "a folder (--from)", _hint_folder, _from_folder),
+        Source("torchvision", "torchvision's download", _hint_torchvision, _from_torchvision),
+        Source(
+            "bundled", "data that ships with a Python package (scikit-learn)", _hint_bundled,
+            _bundled,
+        ),
     ]
-}
+}  # fmt: skip
 
 
 def missing_message(spec: DatasetSpec, root: Path) -> str:
