@@ -48,9 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         Exit status: 0 on success, 2 on a user-facing error.
     """
+    from ggnbench.commands import data_context
+    from ggnbench.sources import MissingData
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except MissingData as err:  # the ways to get the data that work for this command
+        print(f"error: {err.message(data_context(args))}", file=sys.stderr)
+        return 2
     except GGNBenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

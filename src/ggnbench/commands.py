@@ -666,6 +666,26 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_download)
 
 
+def data_context(args: argparse.Namespace) -> str:
+    """Who reads a command's missing-data message (:data:`ggnbench.sources.CONTEXTS`).
+
+    ``ggnbench download`` takes ``--from``; with ``--done`` it is the workflow's download
+    job. ``sweep`` is a workflow job, and so is ``epoch-bench --cases`` (its ``--configfile``
+    form is run by hand, as ``train`` is): their reader reruns the workflow.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        ``download``, ``train`` or ``workflow``.
+    """
+    if args.command == "download":
+        return "workflow" if args.done is not None else "download"
+    if args.command == "sweep" or (args.command == "epoch-bench" and args.cases is not None):
+        return "workflow"
+    return "train"
+
+
 #: Every ``ggnbench`` subcommand: its name and the function that adds its parser. The one
 #: registry of the command line; ``cli.build_parser`` walks it.
 COMMANDS: dict[str, Callable[[argparse._SubParsersAction], None]] = {
