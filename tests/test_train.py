@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ggnbench import cli
+from ggnbench import cli, defaults
 from ggnbench.train import RunConfig, run
 from tests import reference_example
 from tests.conftest import make_mnist_root, train_trace
@@ -260,3 +260,65 @@ def test_backend_only_for_diag_ggn(mnist_root, tmp_path, capsys):
     argv.remove("1.0")
     assert cli.main(argv) == 2
     assert "optimizer 'adam' does not take backend; drop --backend" in capsys.readouterr().err
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """A machine of 4 cores whose one-minute load a test sets; no note given yet."""
+    from ggnbench import devices
+
+    load = {"now": 0.0}
+    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: set(range(4)))
+    monkeypatch.setattr(devices.os, "getloadavg", lambda: (load["now"], 9.0, 9.0))
+    monkeypatch.setattr(devices, "_threads_checked", False)
+    return load
+
+
+@pytest.mark.parametrize(
+    "load,free",
+    [(0.0, 4), (2.0, 2), (1.5, 3), (1.51, 2), (3.49, 1), (10.0, defaults.MIN_FREE_CORES)],
+)
+def test_threads_up_to_the_free_cores_pass_one_more_is_noted_once(
+    machine, monkeypatch, capsys, load, free
+):
+    from ggnbench import devices
+
+    machine["now"] = load
+    bound = free + defaults.SPARE_THREADS
+    assert devices.note_busy_cores(bound) is None  # exactly at the bound: nothing said
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(devices, "_threads_checked", False)
+    note = devices.note_busy_cores(bound + 1)  # one past it
+    err = capsys.readouterr().err
+    assert err == note + "\n" and len(err.splitlines()) == 1
+    core = "core" if free == 1 else "cores"
+    assert note.startswith(f"note: {bound + 1} torch threads on a machine with {free} free {core}")
+    assert f"(4 cores, load {load:.2f})" in note and note.endswith(f"use --threads {bound}")
+    assert devices.note_busy_cores(bound + 1) is None  # once per process
+    assert capsys.readouterr().err == ""
+
+
+def test_the_busy_cores_check_reads_the_cpu_count_without_affinity(machine, monkeypatch):
+    from ggnbench import devices
+
+    monkeypatch.delattr(devices.os, "sched_getaffinity")
+    monkeypatch.setattr(devices.os, "cpu_count", lambda: 3)
+    machine["now"] = 1.0
+    assert devices.free_cores() == (3, 2, 1.0)
+    monkeypatch.setattr(devices.os, "getloadavg", lambda: (_ for _ in ()).throw(OSError()))
+    assert devices.free_cores() is None and devices.note_busy_cores(64) is None
+
+
+def test_a_cpu_run_on_busy_cores_says_so_once(machine, tmp_path, capsys):
+    machine["now"] = 3.0  # one free core of four
+    threads = torch.get_num_threads()
+    try:
+        for seed in (0, 1):  # two runs in one process (a sweep): one note
+            cfg = RunConfig("digits_cnn", "sgd", lr=0.1, steps=1, eval_every=0, seed=seed,
+                            threads=2, data_root=str(tmp_path))  # fmt: skip
+            assert run(cfg).status == "ok"
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err
+    assert err.count("note: 2 torch threads on a machine with 1 free core") == 1
+    assert "use --threads 1" in err

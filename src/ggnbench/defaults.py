@@ -36,3 +36,8 @@ DEVICE = "cpu"
 DENSE_CURVATURE_LIMIT_BYTES = 256 * 2**20
 #: Decay of the ``ema`` curvature average.
 CURVATURE_BETA = 0.95
+#: A CPU run notes once per process, on stderr, when its torch threads exceed the machine's
+#: free cores (the cores it may run on less the one-minute load average, rounded to whole
+#: cores and never counted below ``MIN_FREE_CORES``) by more than ``SPARE_THREADS``.
+MIN_FREE_CORES = 1
+SPARE_THREADS = 0
