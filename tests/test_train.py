@@ -322,3 +322,69 @@ def test_a_cpu_run_on_busy_cores_says_so_once(machine, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("note: 2 torch threads on a machine with 1 free core") == 1
     assert "use --threads 1" in err
+
+
+class OffsetLoss(torch.nn.Module):
+    """Cross-entropy plus a constant, in training or in evaluation passes only.
+
+    The network's logits stay what they are (finite): only the loss is pushed to +inf,
+    -inf, NaN or a huge finite value, as cross-entropy itself is by a finite logit gap
+    past float32's range.
+    """
+
+    def __init__(self, offset: float, during: str):
+        super().__init__()
+        self.offset, self.during = offset, during
+        self.logits_finite: list[bool] = []
+
+    def forward(self, output, target):
+        self.logits_finite.append(bool(torch.isfinite(output).all()))
+        loss = torch.nn.functional.cross_entropy(output, target)
+        training = torch.is_grad_enabled()  # evaluation runs under no_grad / inference_mode
+        return loss + self.offset if training == (self.during == "train") else loss
+
+
+def offset_run(monkeypatch, tmp_path, offset, during):
+    """Three steps of digits_cnn whose loss is offset in training or in evaluation."""
+    from ggnbench import problems
+
+    loss = OffsetLoss(offset, during)
+    monkeypatch.setattr(problems.Problem, "loss_fn", lambda self: loss)
+    cfg = RunConfig("digits_cnn", "sgd", lr=0.1, steps=3, eval_every=0, data_root=str(tmp_path))
+    result = run(cfg)
+    assert loss.logits_finite and all(loss.logits_finite)  # the network's output: finite
+    return result
+
+
+def test_finite_float32_logits_can_give_an_infinite_cross_entropy():
+    logits = torch.tensor([[3e38, -3e38]])
+    assert torch.isfinite(logits).all()
+    assert torch.nn.functional.cross_entropy(logits, torch.tensor([1])).item() == math.inf
+
+
+@pytest.mark.parametrize("offset", [math.inf, -math.inf, math.nan], ids=["+inf", "-inf", "nan"])
+def test_a_non_finite_training_loss_from_finite_logits_is_divergence(monkeypatch, tmp_path, offset):
+    result = offset_run(monkeypatch, tmp_path, offset, "train")
+    assert result.status == "diverged" and result.diverged_at == 0  # at once, in the loop
+    (row,) = [r for r in result.records if r["split"] == "train"]
+    assert not math.isfinite(row["loss"]) and 0 <= row["accuracy"] <= 1
+    assert result.summary["steps_done"] == 0
+
+
+@pytest.mark.parametrize("offset", [math.inf, -math.inf, math.nan], ids=["+inf", "-inf", "nan"])
+def test_a_non_finite_evaluation_loss_from_finite_logits_is_divergence(
+    monkeypatch, tmp_path, offset
+):
+    result = offset_run(monkeypatch, tmp_path, offset, "eval")
+    assert result.status == "diverged" and result.diverged_at == 3  # the final evaluation
+    assert result.summary["steps_done"] == 3
+
+
+@pytest.mark.parametrize("offset", [1e30, -1e30])
+@pytest.mark.parametrize("during", ["train", "eval"])
+def test_a_huge_finite_loss_is_not_divergence(monkeypatch, tmp_path, offset, during):
+    result = offset_run(monkeypatch, tmp_path, offset, during)
+    assert result.status == "ok" and result.diverged_at is None
+    split = "train" if during == "train" else "valid"
+    losses = [r["loss"] for r in result.records if r["split"] == split]
+    assert losses and all(math.isfinite(v) and abs(v) > 1e29 for v in losses)
