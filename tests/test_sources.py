@@ -296,3 +296,33 @@ def test_bundled_digits_record_their_source(tmp_path):
     record = data.prepare("digits", tmp_path)
     assert record["source"] == "bundled" and "scikit-learn" in record["origin"]
     assert set(record["sha256"]) == {"digits.pt"}
+
+
+@pytest.mark.parametrize(
+    "label,reason",
+    [
+        (9, None),  # classes - 1: the last class, fine
+        (10, "label 10 outside 0-9"),  # == classes: damaged
+        (-1, "label 255 outside 0-9"),  # an unsigned byte: -1 is written as 255
+    ],
+)
+def test_a_label_equal_to_the_number_of_classes_is_damaged(tmp_path, label, reason):
+    # MNIST's content has no per-class counts, so only the range check can see the label
+    mnist = data.DATASETS["mnist"]
+    assert mnist.content.per_class is None and mnist.content.classes == 10
+    content = dataclasses.replace(mnist.content, examples={"train": 30, "t10k": 10})
+    labels = np.arange(30) % 9  # 0-8, and the label under test once
+    labels[7] = label
+    small_fmnist(tmp_path / "mine", n_train=30, n_test=10, gz=False)
+    write_idx(tmp_path / "mine" / "train-labels-idx1-ubyte", labels)
+    files = idx.read_folder(tmp_path / "mine", NAMES)
+    found = idx.problems(files, content)
+    assert found == ([] if reason is None else [("train-labels-idx1-ubyte", reason)])
+    # and through the folder source: the message names the file and the label
+    spec = dataclasses.replace(mnist, content=content)
+    if reason is None:
+        record = sources.ensure(spec, tmp_path / "d", False, folder=tmp_path / "mine")
+        assert record["source"] == "folder"
+    else:
+        with pytest.raises(GGNBenchError, match=f"train-labels-idx1-ubyte is damaged \\({reason}"):
+            sources.ensure(spec, tmp_path / "d", False, folder=tmp_path / "mine")
