@@ -151,3 +151,11 @@ class NotAnOptimizer:
 
 NOT_A_CLASS = 3
 """
+
+
+@pytest.fixture(autouse=True)
+def busy_cores_already_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No run in a test notes busy cores (a test's stderr is its own); its tests undo this."""
+    from ggnbench import devices
+
+    monkeypatch.setattr(devices, "_threads_checked", True)

@@ -244,3 +244,53 @@ def test_a_study_without_the_paper_s_problems_has_empty_per_epoch_tables(tmp_pat
     table = paper.epochs(curves, runs)
     assert table.empty and list(table.columns) == paper.EPOCH_COLUMNS
     assert paper.epochs_summary(table).empty
+
+
+def one_seed_tables(values: dict[int, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One final seed of cifar10_3c3d's DiagGGN-MC with a given test accuracy per epoch.
+
+    Returns:
+        The ``curves`` and ``runs`` tables: after epoch ``e`` the test accuracy is
+        ``values[e]``, so is its median over seeds, exactly.
+    """
+    keys = {"problem": "cifar10_3c3d", "optimizer": "diag_ggn_mc", "device": "cpu", "seed": 42}
+    runs = pd.DataFrame([{**keys, "stage": "final", "steps_per_epoch": STEPS_PER_EPOCH}])
+    curves = pd.DataFrame(
+        [{**keys, "step": epoch * STEPS_PER_EPOCH, "split": "test", "loss": 1.0,
+          "accuracy": value} for epoch, value in values.items()]
+    )  # fmt: skip
+    return curves, runs
+
+
+# the quartiles of our one infinite value (inf - inf inside numpy's quantile)
+@pytest.mark.filterwarnings("ignore:invalid value encountered in subtract:RuntimeWarning")
+def test_the_band_holds_its_edges_and_nothing_past_them():
+    """``[q1 - tol, q3 + tol]``: each edge inside, the next float outside; NaN is missing."""
+    theirs = paper.curves().set_index(["problem", "metric", "optimizer", "epoch"])
+    tolerance = 0.01
+    cells = {}
+    for epoch in range(1, 8):
+        p = theirs.loc[("cifar10_3c3d", "test_accuracies", "DiagGGN-MC", epoch)]
+        high, low = p.q3 + tolerance, p.q1 - tolerance
+        cells[epoch] = [
+            (high, "inside"),
+            (np.nextafter(high, np.inf), "above"),
+            (low, "inside"),
+            (np.nextafter(low, -np.inf), "below"),
+            (np.nan, "missing"),
+            (np.inf, "above"),
+            (-np.inf, "below"),
+        ][epoch - 1]
+    curves, runs = one_seed_tables({e: value for e, (value, _) in cells.items()})
+    table = paper.epochs(curves, runs, {"accuracy": tolerance})
+    table = table[table.metric == "test_accuracies"].set_index("epoch")
+    for epoch, (value, verdict) in cells.items():
+        row = table.loc[epoch]
+        assert row.ours_median == value or (np.isnan(value) and np.isnan(row.ours_median))
+        assert row.verdict == verdict, (epoch, value, row.paper_q1, row.paper_q3)
+        assert bool(row.inside_band) == (verdict == "inside"), (epoch, value)
+    summary = paper.epochs_summary(table.reset_index()).iloc[0]
+    assert summary.inside == 2 and summary.outside == 5 and summary.verdict == "differs"
+    assert "test_accuracies (2:above, 4:below, 5:missing, 6:above, 7:below)" in (
+        summary.outside_metrics
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import re
 import shutil
 import struct
 
@@ -157,8 +158,92 @@ def test_missing_fmnist_names_every_way_to_get_it(tmp_path, system, capsys):
     err = capsys.readouterr().err.strip()
     assert status != 0 and len(err.splitlines()) == 1
     assert "apt-get install dataset-fashion-mnist" in err
-    assert "--from DIR" in err and "network access" in err
+    assert "--from DIR" in err and "network" not in err  # --no-download: no network offered
     assert not (tmp_path / "d" / "FashionMNIST" / "raw" / sources.RECORD).exists()
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """The torchvision source, allowed to download, finds no network: the next is tried."""
+
+    def no_network(spec, root, options):
+        raise sources.Unavailable
+
+    torchvision = dataclasses.replace(sources.SOURCES["torchvision"], provide=no_network)
+    monkeypatch.setitem(sources.SOURCES, "torchvision", torchvision)
+
+
+def command(name, root, out, no_download):
+    """A command that needs fmnist under ``root``: download, train, or a workflow job."""
+    flag = ["--no-download"] if no_download else []
+    if name.startswith("download"):
+        done = ["--done", str(out / "fmnist.ready")] if name == "download job" else []
+        return ["download", "fmnist", "--data-root", str(root), *flag, *done]
+    run = {"problem": "fmnist_2c2d", "optimizer": "sgd", "lr": 0.1, "steps": 1,
+           "batch_size": 8, "eval_every": 0, "data_root": str(root),
+           "download": not no_download}  # fmt: skip
+    if name == "sweep":
+        runs = json.dumps([{"out": str(out / "run"), "config": run}])
+        return ["sweep", "--runs", runs, "--manifest", str(out / "manifest.json")]
+    given = [key for key in run if key != "download"]  # train's is --no-download
+    options = [part for key in given for part in (f"--{key.replace('_', '-')}", str(run[key]))]
+    return ["train", *options, "--out", str(out / "run"), *flag]
+
+
+@pytest.mark.parametrize("no_download", [True, False], ids=["no-download", "download"])
+@pytest.mark.parametrize("name", ["download", "download job", "train", "sweep"])
+def test_the_missing_data_message_names_only_what_works_for_its_command(
+    tmp_path, system, offline, capsys, name, no_download
+):
+    root = tmp_path / "d"
+    assert cli.main(command(name, root, tmp_path, no_download)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: dataset 'fmnist' is missing under") and "\n" not in err
+    # every command can take the files put in place by hand, or from the system package
+    assert f"into {(root / 'FashionMNIST' / 'raw').resolve()} and rerun" in err
+    assert "apt-get install dataset-fashion-mnist" in err
+    # only ggnbench download takes --from; only a run allowed to download needs the network
+    assert ("--from DIR" in err) == (name == "download")
+    assert ("network" in err) == (not no_download)
+    assert ("rerun the workflow" in err) == (name in ("download job", "sweep"))
+
+
+def test_train_without_download_is_helped_by_what_its_message_says(tmp_path, system, capsys):
+    root = tmp_path / "d"
+    argv = command("train", root, tmp_path, no_download=True)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    where = re.search(r"into (\S+) and rerun", err).group(1)
+    small_fmnist(sources.Path(where), gz=False)  # put the files there, as the message says
+    assert cli.main(argv) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("context", sources.CONTEXTS)
+def test_cifar_in_place_is_its_extracted_folder_and_from_takes_the_archive(tmp_path, context):
+    spec = data.DATASETS["cifar10"]
+    message = sources.missing_message(spec, tmp_path, context, allow_download=False)
+    assert f"put the extracted folder cifar-10-batches-py into {tmp_path.resolve()}" in message
+    # the archive is read from --from DIR only (in place it needs torchvision's download)
+    assert ("cifar-10-python.tar.gz" in message) == (context == "download")
+    assert ("--from DIR" in message) == (context == "download")
+    assert "network" not in message
+    allowed = sources.missing_message(spec, tmp_path, context, allow_download=True)
+    assert "with network access" in allowed
+    with pytest.raises(ValueError, match="unknown context"):
+        sources.missing_message(spec, tmp_path, "nope")
+
+
+def test_damaged_data_that_train_cannot_replace_names_trains_ways(tmp_path, system, capsys):
+    raw = tmp_path / "d" / "FashionMNIST" / "raw"
+    small_fmnist(raw, gz=False)
+    images = raw / "t10k-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:500])
+    assert cli.main(command("train", tmp_path / "d", tmp_path, no_download=True)) == 2
+    err = capsys.readouterr().err
+    assert f"is damaged: {images}" in err and "delete it and install" in err
+    assert "--from" not in err and "network" not in err
+    assert cli.main(command("download", tmp_path / "d", tmp_path, no_download=True)) == 2
+    assert "--from DIR" in capsys.readouterr().err
 
 
 def test_real_sizes_are_required_of_a_package(tmp_path, system, capsys):
@@ -211,3 +296,33 @@ def test_bundled_digits_record_their_source(tmp_path):
     record = data.prepare("digits", tmp_path)
     assert record["source"] == "bundled" and "scikit-learn" in record["origin"]
     assert set(record["sha256"]) == {"digits.pt"}
+
+
+@pytest.mark.parametrize(
+    "label,reason",
+    [
+        (9, None),  # classes - 1: the last class, fine
+        (10, "label 10 outside 0-9"),  # == classes: damaged
+        (-1, "label 255 outside 0-9"),  # an unsigned byte: -1 is written as 255
+    ],
+)
+def test_a_label_equal_to_the_number_of_classes_is_damaged(tmp_path, label, reason):
+    # MNIST's content has no per-class counts, so only the range check can see the label
+    mnist = data.DATASETS["mnist"]
+    assert mnist.content.per_class is None and mnist.content.classes == 10
+    content = dataclasses.replace(mnist.content, examples={"train": 30, "t10k": 10})
+    labels = np.arange(30) % 9  # 0-8, and the label under test once
+    labels[7] = label
+    small_fmnist(tmp_path / "mine", n_train=30, n_test=10, gz=False)
+    write_idx(tmp_path / "mine" / "train-labels-idx1-ubyte", labels)
+    files = idx.read_folder(tmp_path / "mine", NAMES)
+    found = idx.problems(files, content)
+    assert found == ([] if reason is None else [("train-labels-idx1-ubyte", reason)])
+    # and through the folder source: the message names the file and the label
+    spec = dataclasses.replace(mnist, content=content)
+    if reason is None:
+        record = sources.ensure(spec, tmp_path / "d", False, folder=tmp_path / "mine")
+        assert record["source"] == "folder"
+    else:
+        with pytest.raises(GGNBenchError, match=f"train-labels-idx1-ubyte is damaged \\({reason}"):
+            sources.ensure(spec, tmp_path / "d", False, folder=tmp_path / "mine")

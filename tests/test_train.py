@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from ggnbench import cli
+from ggnbench import cli, defaults
 from ggnbench.train import RunConfig, run
 from tests import reference_example
 from tests.conftest import make_mnist_root, train_trace
@@ -260,3 +260,131 @@ def test_backend_only_for_diag_ggn(mnist_root, tmp_path, capsys):
     argv.remove("1.0")
     assert cli.main(argv) == 2
     assert "optimizer 'adam' does not take backend; drop --backend" in capsys.readouterr().err
+
+
+@pytest.fixture
+def machine(monkeypatch):
+    """A machine of 4 cores whose one-minute load a test sets; no note given yet."""
+    from ggnbench import devices
+
+    load = {"now": 0.0}
+    monkeypatch.setattr(devices.os, "sched_getaffinity", lambda pid: set(range(4)))
+    monkeypatch.setattr(devices.os, "getloadavg", lambda: (load["now"], 9.0, 9.0))
+    monkeypatch.setattr(devices, "_threads_checked", False)
+    return load
+
+
+@pytest.mark.parametrize(
+    "load,free",
+    [(0.0, 4), (2.0, 2), (1.5, 3), (1.51, 2), (3.49, 1), (10.0, defaults.MIN_FREE_CORES)],
+)
+def test_threads_up_to_the_free_cores_pass_one_more_is_noted_once(
+    machine, monkeypatch, capsys, load, free
+):
+    from ggnbench import devices
+
+    machine["now"] = load
+    bound = free + defaults.SPARE_THREADS
+    assert devices.note_busy_cores(bound) is None  # exactly at the bound: nothing said
+    assert capsys.readouterr().err == ""
+    monkeypatch.setattr(devices, "_threads_checked", False)
+    note = devices.note_busy_cores(bound + 1)  # one past it
+    err = capsys.readouterr().err
+    assert err == note + "\n" and len(err.splitlines()) == 1
+    core = "core" if free == 1 else "cores"
+    assert note.startswith(f"note: {bound + 1} torch threads on a machine with {free} free {core}")
+    assert f"(4 cores, load {load:.2f})" in note and note.endswith(f"use --threads {bound}")
+    assert devices.note_busy_cores(bound + 1) is None  # once per process
+    assert capsys.readouterr().err == ""
+
+
+def test_the_busy_cores_check_reads_the_cpu_count_without_affinity(machine, monkeypatch):
+    from ggnbench import devices
+
+    monkeypatch.delattr(devices.os, "sched_getaffinity")
+    monkeypatch.setattr(devices.os, "cpu_count", lambda: 3)
+    machine["now"] = 1.0
+    assert devices.free_cores() == (3, 2, 1.0)
+    monkeypatch.setattr(devices.os, "getloadavg", lambda: (_ for _ in ()).throw(OSError()))
+    assert devices.free_cores() is None and devices.note_busy_cores(64) is None
+
+
+def test_a_cpu_run_on_busy_cores_says_so_once(machine, tmp_path, capsys):
+    machine["now"] = 3.0  # one free core of four
+    threads = torch.get_num_threads()
+    try:
+        for seed in (0, 1):  # two runs in one process (a sweep): one note
+            cfg = RunConfig("digits_cnn", "sgd", lr=0.1, steps=1, eval_every=0, seed=seed,
+                            threads=2, data_root=str(tmp_path))  # fmt: skip
+            assert run(cfg).status == "ok"
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err
+    assert err.count("note: 2 torch threads on a machine with 1 free core") == 1
+    assert "use --threads 1" in err
+
+
+class OffsetLoss(torch.nn.Module):
+    """Cross-entropy plus a constant, in training or in evaluation passes only.
+
+    The network's logits stay what they are (finite): only the loss is pushed to +inf,
+    -inf, NaN or a huge finite value, as cross-entropy itself is by a finite logit gap
+    past float32's range.
+    """
+
+    def __init__(self, offset: float, during: str):
+        super().__init__()
+        self.offset, self.during = offset, during
+        self.logits_finite: list[bool] = []
+
+    def forward(self, output, target):
+        self.logits_finite.append(bool(torch.isfinite(output).all()))
+        loss = torch.nn.functional.cross_entropy(output, target)
+        training = torch.is_grad_enabled()  # evaluation runs under no_grad / inference_mode
+        return loss + self.offset if training == (self.during == "train") else loss
+
+
+def offset_run(monkeypatch, tmp_path, offset, during):
+    """Three steps of digits_cnn whose loss is offset in training or in evaluation."""
+    from ggnbench import problems
+
+    loss = OffsetLoss(offset, during)
+    monkeypatch.setattr(problems.Problem, "loss_fn", lambda self: loss)
+    cfg = RunConfig("digits_cnn", "sgd", lr=0.1, steps=3, eval_every=0, data_root=str(tmp_path))
+    result = run(cfg)
+    assert loss.logits_finite and all(loss.logits_finite)  # the network's output: finite
+    return result
+
+
+def test_finite_float32_logits_can_give_an_infinite_cross_entropy():
+    logits = torch.tensor([[3e38, -3e38]])
+    assert torch.isfinite(logits).all()
+    assert torch.nn.functional.cross_entropy(logits, torch.tensor([1])).item() == math.inf
+
+
+@pytest.mark.parametrize("offset", [math.inf, -math.inf, math.nan], ids=["+inf", "-inf", "nan"])
+def test_a_non_finite_training_loss_from_finite_logits_is_divergence(monkeypatch, tmp_path, offset):
+    result = offset_run(monkeypatch, tmp_path, offset, "train")
+    assert result.status == "diverged" and result.diverged_at == 0  # at once, in the loop
+    (row,) = [r for r in result.records if r["split"] == "train"]
+    assert not math.isfinite(row["loss"]) and 0 <= row["accuracy"] <= 1
+    assert result.summary["steps_done"] == 0
+
+
+@pytest.mark.parametrize("offset", [math.inf, -math.inf, math.nan], ids=["+inf", "-inf", "nan"])
+def test_a_non_finite_evaluation_loss_from_finite_logits_is_divergence(
+    monkeypatch, tmp_path, offset
+):
+    result = offset_run(monkeypatch, tmp_path, offset, "eval")
+    assert result.status == "diverged" and result.diverged_at == 3  # the final evaluation
+    assert result.summary["steps_done"] == 3
+
+
+@pytest.mark.parametrize("offset", [1e30, -1e30])
+@pytest.mark.parametrize("during", ["train", "eval"])
+def test_a_huge_finite_loss_is_not_divergence(monkeypatch, tmp_path, offset, during):
+    result = offset_run(monkeypatch, tmp_path, offset, during)
+    assert result.status == "ok" and result.diverged_at is None
+    split = "train" if during == "train" else "valid"
+    losses = [r["loss"] for r in result.records if r["split"] == split]
+    assert losses and all(math.isfinite(v) and abs(v) > 1e29 for v in losses)

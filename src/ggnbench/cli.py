@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
+import ggnbench
 from ggnbench.errors import GGNBenchError
 
 
@@ -24,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ggnbench",
         description="Reproduce and benchmark the BackPACK diagonal Gauss-Newton optimizer.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {ggnbench.__version__} from {Path(ggnbench.__file__).parent}",
+        help="print the version of ggnbench and the folder it runs from, then exit",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS.values():
@@ -40,9 +48,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         Exit status: 0 on success, 2 on a user-facing error.
     """
+    from ggnbench.commands import data_context
+    from ggnbench.sources import MissingData
+
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+    except MissingData as err:  # the ways to get the data that work for this command
+        print(f"error: {err.message(data_context(args))}", file=sys.stderr)
+        return 2
     except GGNBenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,48 @@ import yaml
 
 from ggnbench import CHECKOUT, defaults, plugins
 from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
-from ggnbench.data import DATASET_NAMES
+from ggnbench.data import DATASET_NAMES, DATASETS
+from ggnbench.devices import DEVICE_NAMES
+from ggnbench.epoch_cost import PATHS
 from ggnbench.errors import GGNBenchError
 from ggnbench.evaluation import EVAL_PATHS
-from ggnbench.problems import EVALUATIONS
+from ggnbench.figure_sets import FIGURE_SETS
+from ggnbench.optim import OPTIMIZERS
+from ggnbench.problems import EVALUATIONS, PROBLEMS
+from ggnbench.sources import SOURCES
 from ggnbench.tables import json_argument
 from ggnbench.tensordata import DATA_PATHS
+from ggnbench.train import HOLDOUTS
+
+
+def names(registry: Iterable[str], last: str = "or") -> str:
+    """A registry's names as a list for a help text or a message: ``a, b or c``.
+
+    Args:
+        registry: The registry (its keys) or a tuple of names.
+        last: The word before the last name.
+
+    Returns:
+        The names in registry order.
+    """
+    listed = list(registry)
+    if len(listed) < 2:
+        return "".join(listed)
+    return f"{', '.join(listed[:-1])} {last} {listed[-1]}"
+
+
+def takers(hyperparameter: str) -> str:
+    """The built-in optimizers that take a hyperparameter, for its option's help.
+
+    Args:
+        hyperparameter: A name of some ``OptimizerSpec.hyperparams``.
+
+    Returns:
+        ``taken by a, b and c`` (registry order).
+    """
+    taking = [name for name, spec in OPTIMIZERS.items() if hyperparameter in spec.hyperparams]
+    return f"taken by {names(taking, 'and')}"
+
 
 #: The schema of the study configs.
 SCHEMA = CHECKOUT / "config" / "schema.yaml"
@@ -70,16 +106,29 @@ def cmd_tables(args: argparse.Namespace) -> None:
     print(f"table set {args.set}: wrote {len(paths)} files into {args.out}")
 
 
+#: The figure set ``ggnbench figures`` draws without a flag; every other set of
+#: :data:`~ggnbench.figure_sets.FIGURE_SETS` has its flag (``--seed-example`` for
+#: ``seed_example``).
+DEFAULT_FIGURE_SET = "study"
+
+#: What each figure set's flag draws, for its help (a set not named here gets a plain one).
+FIGURE_SET_HELP = {
+    "seed_example": "only the reference example's figure",
+    "bench": "only the benchmark's figures",
+    "paper": "only the comparison with the paper's curves",
+}
+
+
+def _figure_flag(figure_set: str) -> str:
+    return "--" + figure_set.replace("_", "-")
+
+
 def cmd_figures(args: argparse.Namespace) -> None:
     """Run ``ggnbench figures``."""
     from ggnbench import figures
 
-    figure_set = (
-        "seed_example" if args.seed_example
-        else "bench" if args.bench
-        else "paper" if args.paper
-        else "study"
-    )  # fmt: skip
+    flagged = [name for name in FIGURE_SETS if getattr(args, name, False)]
+    figure_set = flagged[0] if flagged else DEFAULT_FIGURE_SET
     paths = figures.draw(figure_set, args.tables, args.out, args.only)
     print(f"wrote {len(paths)} figure files into {args.out}")
 
@@ -195,8 +244,9 @@ def _add_epoch_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, help="rounds over every case (--configfile's, else 3)")
     p.add_argument(
         "--paths",
-        help="DATA/EVAL path variants, the first the reference (--configfile's, else "
-        "pil/exact,tensor/fast)",
+        help=f"DATA/EVAL path variants, comma-separated, the first the reference: DATA "
+        f"{names(DATA_PATHS)}, EVAL {names(EVAL_PATHS)} (--configfile's, else "
+        f"{','.join(PATHS)})",
     )
     p.add_argument("--threads", type=int, help="torch CPU threads for every run (the job's)")
     p.add_argument("--out", type=Path, required=True, help="CSV file to write")
@@ -242,21 +292,23 @@ def _add_tables(sub: argparse._SubParsersAction) -> None:
 
 def _add_figures(sub: argparse._SubParsersAction) -> None:
     """Add ``ggnbench figures``."""
+    from ggnbench.figure_sets import FIGURE_FORMATS
+
     p = sub.add_parser(
         "figures",
-        help="tables to seaborn figures (PNG and PDF)",
-        description="Draw the study's figures from the CSV tables.",
+        help=f"tables to seaborn figures ({names([f.upper() for f in FIGURE_FORMATS], 'and')})",
+        description=f"Draw one figure set ({names(FIGURE_SETS)}) from the CSV tables: "
+        f"{DEFAULT_FIGURE_SET} unless a flag names another.",
     )
     p.add_argument("--tables", type=Path, required=True, help="tables folder")
     p.add_argument("--out", type=Path, required=True, help="figures folder")
     which = p.add_mutually_exclusive_group()
-    which.add_argument(
-        "--seed-example", action="store_true", help="draw only the reference example's figure"
-    )
-    which.add_argument("--bench", action="store_true", help="draw only the benchmark's figures")
-    which.add_argument(
-        "--paper", action="store_true", help="draw only the comparison with the paper's curves"
-    )
+    for name in FIGURE_SETS:
+        if name != DEFAULT_FIGURE_SET:
+            shown = FIGURE_SET_HELP.get(name, f"only the figure set {name}")
+            which.add_argument(
+                _figure_flag(name), dest=name, action="store_true", help=f"draw {shown}"
+            )
     p.add_argument(
         "--only",
         nargs="+",
@@ -423,6 +475,15 @@ def cmd_download(args: argparse.Namespace) -> None:
     print(f"{args.dataset}: ready in {args.data_root} (source: {record['source']}, {origin})")
 
 
+def _dense_curvature() -> list[str]:
+    """The built-in optimizers whose curvature backpropagates dense matrices (KFRA)."""
+    return [
+        name
+        for name, spec in OPTIMIZERS.items()
+        if spec.curvature is not None and spec.curvature.dense_backpropagation
+    ]
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -430,11 +491,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         description="Train one problem with one optimizer and write OUT/metrics.csv and "
         "OUT/run.json (written last, atomically).",
     )
-    p.add_argument("--problem", required=True, help="problem name, e.g. mnist_cnn or digits_cnn")
+    p.add_argument("--problem", required=True, help=f"problem: {names(PROBLEMS)}")
     p.add_argument(
         "--optimizer",
-        help="sgd, adam, diag_ggn_mc or diag_ggn_exact; with --optimizer-class, the run's name "
-        "for it (default: the class's name)",
+        help=f"a built-in optimizer: {names(OPTIMIZERS)}; with --optimizer-class, the run's "
+        "name for it (default: the class's name)",
     )
     p.add_argument(
         "--optimizer-class",
@@ -452,45 +513,45 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "YAML: 0.9, true, name)",
     )
     p.add_argument("--lr", type=_float, required=True, help="learning rate (> 0)")
-    p.add_argument(
-        "--damping", type=_float, help="damping of the curvature (DiagGGN and the K-FAC family)"
-    )
-    p.add_argument("--momentum", type=_float, help="momentum (sgd only; default 0)")
+    p.add_argument("--damping", type=_float, help=f"damping of the curvature ({takers('damping')})")
+    p.add_argument("--momentum", type=_float, help=f"momentum ({takers('momentum')}; default 0)")
     p.add_argument(
         "--curvature-average",
         choices=list(CURVATURE_AVERAGES),
-        help="the curvature of DiagGGN and the K-FAC family: the current mini-batch's (none: "
-        "the example's rule, the default), the mean of all mini-batches so far (mean: the "
-        "paper's), or a bias-corrected exponential average (ema)",
+        help="the curvature estimate: the current mini-batch's (none: the example's rule, the "
+        "default), the mean of all mini-batches so far (mean: the paper's), or a "
+        f"bias-corrected exponential average (ema) ({takers('curvature_average')})",
     )
     p.add_argument(
         "--curvature-beta",
         type=_float,
-        help=f"decay of the ema curvature average ({defaults.CURVATURE_BETA})",
+        help=f"decay of the ema curvature average ({defaults.CURVATURE_BETA}; "
+        f"{takers('curvature_beta')})",
     )
     p.add_argument(
         "--backend",
         choices=list(BACKENDS),
-        help="what computes DiagGGN's GGN diagonal: BackPACK's extension (backpack, the "
-        "default) or ggnbench's own hooks (native)",
+        help="what computes the GGN diagonal: BackPACK's extension (backpack, the default) or "
+        f"ggnbench's own hooks (native) ({takers('backend')})",
     )
     p.add_argument(
         "--shared-factors",
         choices=list(SHARED_FACTORS),
-        help="K-FAC family: average a Kronecker factor that BackPACK hands to a weight and "
-        "its bias (KFRA's Linear layers) as two copies (separate, the default) or as the one "
-        "tensor, updated once per parameter (aliased: the paper's code)",
+        help="average a Kronecker factor that BackPACK hands to a weight and its bias (KFRA's "
+        "Linear layers) as two copies (separate, the default) or as the one tensor, updated "
+        f"once per parameter (aliased: the paper's code) ({takers('shared_factors')})",
     )
     p.add_argument(
         "--inverse-every",
         type=int,
-        help="K-FAC family: recompute the inverse factors every K steps (1, as the paper)",
+        help="recompute the inverse factors every K steps (1, as the paper) "
+        f"({takers('inverse_every')})",
     )
     p.add_argument(
         "--allow-large-curvature",
         action="store_true",
-        help="run KFRA even where its dense backpropagated matrices exceed "
-        f"{defaults.DENSE_CURVATURE_LIMIT_BYTES // 2**20} MiB (refused otherwise)",
+        help=f"run {names(_dense_curvature())} even where its dense backpropagated matrices "
+        f"exceed {defaults.DENSE_CURVATURE_LIMIT_BYTES // 2**20} MiB (refused otherwise)",
     )
     p.add_argument("--weight-decay", type=_float, help="L2 on weights; default: the problem's own")
     p.add_argument(
@@ -500,7 +561,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help=f"seed set before data and model ({defaults.SEED})",
     )
     p.add_argument(
-        "--device", default=defaults.DEVICE, help=f"cpu, cuda, cuda:N or auto ({defaults.DEVICE})"
+        "--device", default=defaults.DEVICE, help=f"{names(DEVICE_NAMES)} ({defaults.DEVICE})"
     )
     length = p.add_mutually_exclusive_group(required=True)
     length.add_argument("--steps", type=int, help="number of optimizer steps")
@@ -515,9 +576,10 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--holdout",
-        choices=["fixed", "per_seed", "none"],
+        choices=list(HOLDOUTS),
         default=defaults.HOLDOUT,
-        help="validation holdout: the problem's fixed one, drawn with the seed (DeepOBS), or none",
+        help="validation holdout: the problem's fixed one, drawn with the seed (per_seed, as "
+        f"DeepOBS), or none ({defaults.HOLDOUT})",
     )
     p.add_argument(
         "--evaluation",
@@ -584,7 +646,12 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
         "DATA_ROOT/FOLDER/raw, read by torchvision's MNIST classes like the real data.",
     )
     p.add_argument("--data-root", type=Path, required=True, help="dataset folder to write into")
-    p.add_argument("--folder", default="MNIST", choices=["MNIST", "FashionMNIST"])
+    p.add_argument(
+        "--folder",
+        default="MNIST",
+        choices=[d.torchvision for d in DATASETS.values() if d.content is not None],
+        help="torchvision's folder of an MNIST-format dataset (MNIST)",
+    )
     p.add_argument("--n-train", type=int, default=60000, help="training images (60000)")
     p.add_argument("--n-test", type=int, default=10000, help="test images (10000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generated data (0)")
@@ -592,13 +659,18 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_download(sub: argparse._SubParsersAction) -> None:
+    packages = "; ".join(
+        f"{d.name}: Debian's {d.package[0]}" for d in DATASETS.values() if d.package
+    )
+    sources = [
+        f"{s.label} ({packages})" if s.name == "package" else s.label for s in SOURCES.values()
+    ]
     p = sub.add_parser(
         "download",
         help="put a dataset into the data root from its sources, its content checked",
-        description="Put both splits of a dataset (mnist, fmnist, cifar10, cifar100, digits) "
-        "where torchvision reads them under the data root, from the first of its sources that "
-        "has it: files already there, a system package (fmnist: Debian's dataset-fashion-mnist), "
-        "a folder (--from), torchvision's download. The content is checked first (IDX headers, "
+        description=f"Put both splits of a dataset ({names(DATASET_NAMES)}) where torchvision "
+        "reads them under the data root, from the first of its sources that has it: files "
+        f"already there, {', '.join(sources)}. The content is checked first (IDX headers, "
         "sizes, labels per class, SHA-256 where ggnbench ships it); the source and checksums "
         "are recorded beside the files and in every run's run.json.",
     )
@@ -651,6 +723,26 @@ def _add_bench_suite(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--log", type=Path, required=True, help="log file for pytest's output")
     p.add_argument("selection", nargs=argparse.REMAINDER, help="-- then the suite's options")
     p.set_defaults(func=cmd_bench_suite)
+
+
+def data_context(args: argparse.Namespace) -> str:
+    """Who reads a command's missing-data message (:data:`ggnbench.sources.CONTEXTS`).
+
+    ``ggnbench download`` takes ``--from``; with ``--done`` it is the workflow's download
+    job. ``sweep`` is a workflow job, and so is ``epoch-bench --cases`` (its ``--configfile``
+    form is run by hand, as ``train`` is): their reader reruns the workflow.
+
+    Args:
+        args: The parsed command line.
+
+    Returns:
+        ``download``, ``train`` or ``workflow``.
+    """
+    if args.command == "download":
+        return "workflow" if args.done is not None else "download"
+    if args.command == "sweep" or (args.command == "epoch-bench" and args.cases is not None):
+        return "workflow"
+    return "train"
 
 
 #: Every ``ggnbench`` subcommand: its name and the function that adds its parser. The one

@@ -43,7 +43,8 @@ class DatasetSpec:
         name: Registry name.
         torchvision: torchvision dataset class name; None for bundled data.
         sources: Names of :data:`ggnbench.sources.SOURCES`, tried in this order.
-        files: The files a user can place by hand, for messages.
+        files: The files of MNIST-format data a user can place by hand, for messages
+            (CIFAR's archive and extracted folder are named by its torchvision class).
         content: What the decompressed files of MNIST-format data hold; None otherwise.
         package: (system package, its folder below the system datasets root), or None.
     """
@@ -72,15 +73,9 @@ DATASETS: dict[str, DatasetSpec] = {
             ),
             package=("dataset-fashion-mnist", "fashion-mnist"),
         ),
-        DatasetSpec(
-            "cifar10", "CIFAR10", ("folder", "torchvision"),
-            "cifar-10-python.tar.gz (or its extracted folder cifar-10-batches-py)",
-        ),
-        DatasetSpec(
-            "cifar100", "CIFAR100", ("folder", "torchvision"),
-            "cifar-100-python.tar.gz (or its extracted folder cifar-100-python)",
-        ),
-        DatasetSpec("digits", None, ("bundled",), "nothing: scikit-learn ships it"),
+        DatasetSpec("cifar10", "CIFAR10", ("folder", "torchvision")),
+        DatasetSpec("cifar100", "CIFAR100", ("folder", "torchvision")),
+        DatasetSpec("digits", None, ("bundled",)),
     ]
 }  # fmt: skip
 
@@ -114,6 +109,7 @@ def prepare(
     download: bool = True,
     folder: str | Path | None = None,
     strict: bool = False,
+    context: str = "train",
 ) -> dict:
     """Make sure a dataset is in place under the data root (see :func:`sources.ensure`).
 
@@ -124,11 +120,12 @@ def prepare(
         folder: A folder to take the files from (``ggnbench download --from``).
         strict: Check the content of files in place (sizes, classes, SHA-256), as
             ``ggnbench download`` does; training checks only that they read.
+        context: Who reads a missing-data message (:data:`sources.CONTEXTS`).
 
     Returns:
         The record of where the data came from, with the files' SHA-256.
     """
-    return sources.ensure(get_dataset(name), root, download, folder, strict)
+    return sources.ensure(get_dataset(name), root, download, folder, strict, context)
 
 
 def load_split(
@@ -151,7 +148,8 @@ def load_split(
         The dataset: a torchvision dataset, or a subset of the bundled digits.
 
     Raises:
-        GGNBenchError: If the name is unknown or the data is missing or damaged.
+        GGNBenchError: If the name is unknown.
+        MissingData: If the data is missing or damaged (:class:`sources.MissingData`).
     """
     spec = get_dataset(name)
     root = Path(root)
@@ -172,7 +170,7 @@ def load_split(
     try:
         return cls(str(root), train=train, transform=transform, download=False)
     except (RuntimeError, OSError, ValueError, EOFError) as err:
-        raise GGNBenchError(sources.missing_message(spec, root)) from err
+        raise sources.MissingData(spec, root, download, "train") from err
 
 
 def download(
@@ -189,7 +187,7 @@ def download(
     Returns:
         The record of where the data came from.
     """
-    return prepare(name, root, allow_download, folder, strict=True)
+    return prepare(name, root, allow_download, folder, strict=True, context="download")
 
 
 DIGITS_CACHE = "digits/digits.pt"

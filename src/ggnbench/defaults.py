@@ -43,3 +43,8 @@ RETRIES_RECORDED = 20
 PROGRESS_EVERY_S = 30.0
 #: Seconds without a progress line after which a log gets a heartbeat line.
 HEARTBEAT_S = 120.0
+#: A CPU run notes once per process, on stderr, when its torch threads exceed the machine's
+#: free cores (the cores it may run on less the one-minute load average, rounded to whole
+#: cores and never counted below ``MIN_FREE_CORES``) by more than ``SPARE_THREADS``.
+MIN_FREE_CORES = 1
+SPARE_THREADS = 0

@@ -250,7 +250,9 @@ def epochs(
     Every epoch at which both have a value counts (ours: the median over our final seeds
     of the evaluation after that many passes; the paper's: its median and quartiles over
     ten seeds). Our median is inside when it lies in ``[q1 - tol, q3 + tol]`` of the paper's,
-    ``tol`` the tolerance of its quantity (accuracy or loss).
+    ``tol`` the tolerance of its quantity (accuracy or loss): both edges belong to the band.
+    A NaN median of ours (every seed's value NaN) is ``missing``, never inside; an infinite
+    one is ``above`` or ``below``.
 
     Args:
         curves_table: The ``curves`` table.
@@ -259,7 +261,7 @@ def epochs(
 
     Returns:
         One row per problem, optimizer, device, epoch and metric (:data:`EPOCH_COLUMNS`),
-        ``verdict`` ``inside``, ``above`` or ``below``.
+        ``verdict`` ``inside``, ``above``, ``below`` or ``missing`` (``inside_band`` False).
     """
     tolerance = {**DEFAULT_TOLERANCE, **(tolerance or {})}
     ours = our_curves(curves_table, runs)
@@ -276,9 +278,12 @@ def epochs(
         return pd.DataFrame(columns=EPOCH_COLUMNS)
     both["tolerance"] = [tolerance[METRICS[m][1]] for m in both.metric]
     low, high = both.paper_q1 - both.tolerance, both.paper_q3 + both.tolerance
-    both["inside_band"] = (both.ours_median >= low) & (both.ours_median <= high)
-    both["verdict"] = np.where(
-        both.inside_band, "inside", np.where(both.ours_median > high, "above", "below")
+    known = both.ours_median.notna() & low.notna() & high.notna()
+    both["inside_band"] = known & (both.ours_median >= low) & (both.ours_median <= high)
+    both["verdict"] = np.select(
+        [~known, both.inside_band, both.ours_median > high],
+        ["missing", "inside", "above"],
+        "below",
     )
     order = ["problem", "optimizer", "device", "metric", "epoch"]
     return both.sort_values(order)[EPOCH_COLUMNS].reset_index(drop=True)

@@ -38,6 +38,12 @@ SYSTEM_DATASETS = "/usr/share/datasets"
 #: The record of a placed dataset's source, beside its files.
 RECORD = "ggnbench-source.json"
 
+#: Who reads a missing-data message, which decides the ways it offers: ``download``
+#: (``ggnbench download``: a folder named with ``--from``), ``train`` (a training command run
+#: by hand, which takes no ``--from``) or ``workflow`` (a workflow job: rerun the workflow).
+#: Under ``--no-download`` (the config's ``download: false``) none offers the network.
+CONTEXTS = ("download", "train", "workflow")
+
 
 class Unavailable(Exception):
     """A source that does not have the dataset here (not an error: the next one is tried)."""
@@ -49,15 +55,18 @@ class Source:
 
     Attributes:
         name: Registry name.
+        label: What the source is, for ``ggnbench download``'s help.
         hint: The clause of the missing-data message that says how to get a dataset this
-            way (dataset, data root) -> text.
+            way (dataset, data root, context of :data:`CONTEXTS`, whether download is
+            allowed) -> text, or None where this way does not work for that reader.
         provide: Places the dataset's files (dataset, data root, options) and returns
             where they came from; raises :class:`Unavailable` when this source lacks them
             and :class:`~ggnbench.errors.GGNBenchError` when what it has is damaged.
     """
 
     name: str
-    hint: Callable[[DatasetSpec, Path], str]
+    label: str
+    hint: Callable[[DatasetSpec, Path, str, bool], str | None]
     provide: Callable[[DatasetSpec, Path, dict[str, Any]], str]
 
 
@@ -187,47 +196,126 @@ def _bundled(spec: DatasetSpec, root: Path, options: dict[str, Any]) -> str:
     return "scikit-learn (sklearn.datasets.load_digits)"
 
 
-def _hint_package(spec: DatasetSpec, root: Path) -> str:
+def _rerun(context: str) -> str:
+    return "rerun the workflow" if context == "workflow" else "rerun"
+
+
+def _hint_package(spec: DatasetSpec, root: Path, context: str, allow_download: bool) -> str:
     package = spec.package[0]
-    return f"install Debian's package {package} (apt-get install {package}) and rerun"
+    return f"install Debian's package {package} (apt-get install {package}) and {_rerun(context)}"
 
 
-def _hint_folder(spec: DatasetSpec, root: Path) -> str:
-    where = target(spec, root).resolve() if spec.content is not None else root.resolve()
-    return f"put {spec.files} into {where} or into a folder DIR and rerun with --from DIR"
+def _hint_folder(spec: DatasetSpec, root: Path, context: str, allow_download: bool) -> str:
+    rerun = _rerun(context)
+    if spec.content is not None:  # MNIST-format: the same files, .gz or not, here or in DIR
+        here = f"put {spec.files} into {target(spec, root).resolve()} and {rerun}"
+        elsewhere = "or into a folder DIR"
+    else:  # CIFAR: read in place only extracted; --from takes the published archive
+        cls = _torchvision_class(spec)
+        here = f"put the extracted folder {cls.base_folder} into {root.resolve()} and {rerun}"
+        elsewhere = f"or {cls.filename} into a folder DIR"
+    if context == "download":
+        return f"{here}, {elsewhere} and rerun with --from DIR"
+    return here
 
 
-def _hint_torchvision(spec: DatasetSpec, root: Path) -> str:
-    return "rerun with network access (torchvision downloads it)"
+def _hint_torchvision(
+    spec: DatasetSpec, root: Path, context: str, allow_download: bool
+) -> str | None:
+    if not allow_download:
+        return None
+    return f"{_rerun(context)} with network access (torchvision downloads it)"
 
 
-def _hint_bundled(spec: DatasetSpec, root: Path) -> str:
-    return "install scikit-learn"
+def _hint_bundled(spec: DatasetSpec, root: Path, context: str, allow_download: bool) -> str:
+    return f"install scikit-learn and {_rerun(context)}"
 
 
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in [
-        Source("package", _hint_package, _from_package),
-        Source("folder", _hint_folder, _from_folder),
-        Source("torchvision", _hint_torchvision, _from_torchvision),
-        Source("bundled", _hint_bundled, _bundled),
+        Source("package", "a system package", _hint_package, _from_package),
+        Source("folder", "a folder (--from)", _hint_folder, _from_folder),
+        Source("torchvision", "torchvision's download", _hint_torchvision, _from_torchvision),
+        Source(
+            "bundled", "data that ships with a Python package (scikit-learn)", _hint_bundled,
+            _bundled,
+        ),
     ]
-}
+}  # fmt: skip
 
 
-def missing_message(spec: DatasetSpec, root: Path) -> str:
+def missing_message(
+    spec: DatasetSpec,
+    root: Path,
+    context: str = "download",
+    allow_download: bool = True,
+) -> str:
     """The one-line message for a dataset that no source could provide.
 
     Args:
         spec: The dataset.
         root: Data root.
+        context: Who reads it (:data:`CONTEXTS`): the ways it names are the ones that
+            work for that command.
+        allow_download: Whether the run may download (no network is offered if not).
 
     Returns:
-        A message naming every way to get it.
+        A message naming every way to get it that works for its reader.
+
+    Raises:
+        ValueError: If the context is not one of :data:`CONTEXTS`.
     """
-    ways = "; or ".join(SOURCES[name].hint(spec, root) for name in spec.sources)
+    if context not in CONTEXTS:
+        raise ValueError(f"unknown context {context!r}; use one of {list(CONTEXTS)}")
+    hints = (SOURCES[name].hint(spec, root, context, allow_download) for name in spec.sources)
+    ways = "; or ".join(hint for hint in hints if hint is not None)
     return f"dataset {spec.name!r} is missing under {root}: {ways}"
+
+
+class MissingData(GGNBenchError):
+    """A dataset that no source could provide, or damaged files none could replace.
+
+    The message names the ways to get the data that work for its reader; the command line
+    renders it again for the command that failed (:meth:`message`).
+
+    Attributes:
+        spec: The dataset.
+        root: Data root.
+        allow_download: Whether the run might download.
+        damaged: The first damaged file and why, or None when the data is missing.
+    """
+
+    def __init__(
+        self,
+        spec: DatasetSpec,
+        root: Path,
+        allow_download: bool,
+        context: str,
+        damaged: tuple[Path, str] | None = None,
+    ) -> None:
+        self.spec, self.root, self.allow_download, self.damaged = (
+            spec, Path(root), allow_download, damaged,
+        )  # fmt: skip
+        super().__init__(self.message(context))
+
+    def message(self, context: str) -> str:
+        """The one-line message for one reader.
+
+        Args:
+            context: Who reads it (:data:`CONTEXTS`).
+
+        Returns:
+            What is missing or damaged, and the ways that work for that reader.
+        """
+        text = missing_message(self.spec, self.root, context, self.allow_download)
+        if self.damaged is None:
+            return text
+        path, reason = self.damaged
+        return (
+            f"dataset {self.spec.name!r} is damaged: {path} ({reason}); delete it and "
+            f"{text.split(': ', 1)[1]}"
+        )
 
 
 def placed_problems(spec: DatasetSpec, root: Path, strict: bool) -> list[tuple[Path, str]]:
@@ -282,6 +370,7 @@ def ensure(
     allow_download: bool = True,
     folder: str | Path | None = None,
     strict: bool = True,
+    context: str = "train",
 ) -> dict[str, Any]:
     """Make sure a dataset's files are in place, getting them from its sources if not.
 
@@ -294,13 +383,16 @@ def ensure(
         allow_download: Whether the torchvision source may download.
         folder: A folder the user names as the source (``--from``).
         strict: Check the content of files already in place (sizes, classes, SHA-256).
+        context: Who reads a missing-data message (:data:`CONTEXTS`).
 
     Returns:
         The record of the data's source (see :func:`record`).
 
     Raises:
-        GGNBenchError: If no source has the data, or what is there is damaged and no
+        MissingData: If no source has the data, or what is there is damaged and no
             source can replace it (the message says which file and why).
+        GGNBenchError: If the folder named as the source, or what a source has, is
+            missing files or damaged.
     """
     root = Path(root)
     if spec.torchvision is None:  # bundled with a Python package: nothing to place
@@ -321,13 +413,7 @@ def ensure(
         except Unavailable:
             continue
         return record(spec, root, origin=origin, source=name, write=True)
-    if damaged:
-        path, reason = damaged[0]
-        raise GGNBenchError(
-            f"dataset {spec.name!r} is damaged: {path} ({reason}); delete it and "
-            f"{missing_message(spec, root).split(': ', 1)[1]}"
-        )
-    raise GGNBenchError(missing_message(spec, root))
+    raise MissingData(spec, root, allow_download, context, damaged[0] if damaged else None)
 
 
 def _compressed_only(spec: DatasetSpec, root: Path) -> bool:

@@ -26,7 +26,7 @@ from torch.optim import Optimizer
 from ggnbench import defaults, plugins
 from ggnbench.checks import check_non_negative, check_positive
 from ggnbench.curvature import CurvatureOptimizer, check_feasible
-from ggnbench.devices import resolve_device, synchronize
+from ggnbench.devices import note_busy_cores, resolve_device, synchronize
 from ggnbench.errors import GGNBenchError, StepFailure
 from ggnbench.evaluation import EVAL_PATHS, evaluate, fast_batch_size
 from ggnbench.optim import (
@@ -405,6 +405,8 @@ def run(cfg: RunConfig, progress: StepCallback | None = None) -> RunResult:
         result.resolved["optimizer_origin"] = plugins.origin(cfg.kind)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    else:  # every check passed: training starts, on cores that may be busy
+        note_busy_cores(torch.get_num_threads())
 
     step_times: list[float] = []
     opt_times: list[float] = []
