@@ -100,7 +100,11 @@ def test_tiny_run_covers_every_region(tiny_json):
 
 def test_aggregation_of_a_real_benchmark_json(tiny_json):
     frame = benchagg.load_benchmarks([tiny_json])
-    table = benchagg.overhead(frame)
+    every = benchagg.overhead(frame)
+    # every case has a row; the optimizer steps have no plain-gradient baseline, no ratio
+    assert (every.status == "no baseline").sum() == 4 * 2 and every.ratio.notna().sum() == 6 * 3
+    assert set(every[every.status == "no baseline"].region) == {"step", "iteration"}
+    table = every[every.status == "measured"]
     assert set(table.region) == {"backward", "forward_backward", "paper_call"}
     base = table[table.extension == "none"]
     assert (base.ratio == 1.0).all()
@@ -172,7 +176,8 @@ def test_tables_and_figures_from_the_command_line(tiny_json, tmp_path):
     from ggnbench import cli
 
     assert cli.main(["tables", "bench", "--json", str(tiny_json), "--out", str(tmp_path)]) == 0
-    assert len(pd.read_csv(tmp_path / "bench_overhead.csv")) == 6 * 3
+    overhead = pd.read_csv(tmp_path / "bench_overhead.csv")
+    assert len(overhead) == 6 * 3 + 4 * 2 and overhead.ratio.notna().sum() == 6 * 3
     assert len(pd.read_csv(tmp_path / "bench_backend_race.csv")) == 2
     assert cli.main(["figures", "--bench", "--tables", str(tmp_path), "--out", str(tmp_path)]) == 0
     from matplotlib.image import imread

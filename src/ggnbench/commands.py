@@ -341,7 +341,7 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
         help="the HTML report of what a study has run, whatever is missing, and its results "
         "in a few lines",
         description="Write the study's summary from the tables that exist (naming what is "
-        "missing and why), run snakemake --report on the tables and figures that exist, and "
+        "missing and why), run snakemake --report on the results that exist, and "
         "print the results per problem and the report's path.",
     )
     p.add_argument("--configfile", type=Path, default=Path("config/config.yaml"),
