@@ -13,7 +13,9 @@ BIN := $(VENV)/bin
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-$(STAMP): $(LOCK)
+# The stamp's name holds the lock file's hash: a changed lock makes a new environment, a
+# fresh clone (a newer lock file, same content) reuses the one it has.
+$(STAMP):
 	@echo "ggnbench: installing the locked environment into $(VENV): $$(cat envs/venv-size.txt) on disk when done, mostly PyTorch (measured by envs/lock.sh); several minutes"
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
