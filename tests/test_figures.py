@@ -260,6 +260,28 @@ def test_overhead_vs_batch_names_the_papers_values_in_its_legend():
     assert ax.get_ylabel() == "time / plain gradient" and ax.get_xlabel() == "batch size"
 
 
+def test_overhead_bars_cross_each_bar_the_paper_timed_and_draw_no_empty_region():
+    table = bench_overhead()
+    steps = table[table.extension == "DiagGGNMC"].assign(region="step", ratio=np.nan,
+                                                          paper_ratio=np.nan)  # fmt: skip
+    fig = figures.overhead_bars(pd.concat([table, steps], ignore_index=True))
+    [ax] = fig.axes  # the step region has no plain-gradient baseline: no panel for it
+    crosses = [line for line in ax.lines if line.get_marker() == "x"]
+    # DiagGGNMC (first category) at batch 32 and 64: the two bars left and right of x=0
+    assert sorted(float(line.get_xdata()[0]) for line in crosses) == pytest.approx([-0.2, 0.2])
+    assert {float(line.get_ydata()[0]) for line in crosses} == {1.29}
+    legend = fig.legends[0]
+    handles = dict(zip([t.get_text() for t in legend.get_texts()], legend.legend_handles,
+                       strict=True))  # fmt: skip
+    assert {"32", "64", "the paper's median (GPU)"} == set(handles)
+    bars = {round(p.get_x() + p.get_width() / 2, 6): p.get_facecolor() for p in ax.patches}
+    assert bars[-0.2] == handles["32"].get_facecolor()  # the legend's colours are the bars'
+    without = figures.overhead_bars(table.assign(paper_ratio=np.nan))
+    assert "the paper's median (GPU)" not in {
+        h.get_label() for h in without.legends[0].legend_handles
+    }
+
+
 def test_heatmap_marks_diverged_and_not_run_cells_apart():
     runs, _ = study_tables()
     fig = figures.lr_damping_heatmap(runs)

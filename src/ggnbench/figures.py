@@ -28,6 +28,8 @@ from ggnbench.styles import Style, optimizer_styles
 SMOOTHING_SHARE = 0.05
 #: A loss, time or ratio axis is logarithmic where its values span this factor or more.
 LOG_SPAN = 10.0
+#: Width of a group of bars (seaborn's default), which the paper's crosses sit on.
+BAR_WIDTH = 0.8
 #: A logarithmic axis spanning fewer decades than this is labelled with plain numbers.
 PLAIN_DECADES = 2
 #: An accuracy (a linear loss) axis spans the medians after the first evaluation from this
@@ -395,16 +397,25 @@ def overhead_bars(table: pd.DataFrame) -> plt.Figure:
     data = _with_ratio(table)
     if data.empty:
         return _empty("no benchmark results")
-    data = data.assign(case=_case_label(data))
+    data = data.assign(case=_case_label(data), batch=data.batch_size.astype(str))
+    order = list(dict.fromkeys(data.extension))
+    sizes = [str(b) for b in sorted(data.batch_size.unique())]
+    palette = dict(zip(sizes, sns.color_palette("crest", len(sizes)), strict=True))
     grid = sns.catplot(
-        data=data, x="extension", y="ratio", hue="batch_size", col="region", row="case",
-        kind="bar", errorbar=None, height=3, aspect=2.2, sharey=False, palette="crest",
+        data=data, x="extension", y="ratio", hue="batch", hue_order=sizes, col="region",
+        row="case", kind="bar", errorbar=None, height=3, aspect=2.2, sharey=False,
+        palette=palette, order=order, legend=False, saturation=1,
     )  # fmt: skip
     for ax in grid.axes.flat:
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.tick_params(axis="x", rotation=45)
     grid.set_titles("{row_name} | {col_name}")
     grid.set_axis_labels("", "time / plain gradient")
+    handles = {size: Patch(color=colour) for size, colour in palette.items()}
+    if _paper_marks(grid, data, order):
+        handles["the paper's median (GPU)"] = Line2D([], [], color="black", marker="x",
+                                                     linestyle="none", markersize=8)  # fmt: skip
+    grid.add_legend(legend_data=handles, title="batch size")
     missing = data[data.ratio.isna()]
     if not missing.empty:  # an empty slot says why below the figure
         cases = sorted({f"{r.case} {r.region} {r.extension} b={r.batch_size}"
@@ -412,6 +423,28 @@ def overhead_bars(table: pd.DataFrame) -> plt.Figure:
         grid.figure.text(0.01, 0.0, "not measured (bench_overhead's note says why): "
                          + "; ".join(cases), fontsize=8, va="top")  # fmt: skip
     return grid.figure
+
+
+def _paper_marks(grid: sns.FacetGrid, data: pd.DataFrame, order: list[str]) -> bool:
+    """The paper's median ratio as a cross on each bar that has one.
+
+    Returns:
+        Whether any was drawn.
+    """
+    sizes = sorted(data.batch_size.unique())
+    width = BAR_WIDTH / len(sizes)  # the bars of one extension, one per batch size
+    drawn = False
+    for (case, region), ax in grid.axes_dict.items():
+        panel = data[(data.case == case) & (data.region == region)]
+        for row in panel[panel.paper_ratio.notna()].itertuples():
+            x = (
+                order.index(row.extension)
+                - BAR_WIDTH / 2
+                + width * (sizes.index(row.batch_size) + 0.5)
+            )
+            ax.plot(x, row.paper_ratio, marker="x", color="black", markersize=8, zorder=3)
+            drawn = True
+    return drawn
 
 
 def _with_ratio(table: pd.DataFrame) -> pd.DataFrame:
