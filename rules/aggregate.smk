@@ -23,7 +23,7 @@ rule aggregate:
         ANALYSIS_ENV
     shell:
         "ggnbench tables study --tune {input.tune} --final {input.final} "
-        "--targets {params.targets:q} --out {params.out} > {log} 2>&1"
+        "--targets {params.targets:q} --out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule figures_study:
@@ -41,7 +41,7 @@ rule figures_study:
         ANALYSIS_ENV
     shell:
         "ggnbench figures --only {params.only} --tables {params.tables} --out {params.out} "
-        "> {log} 2>&1"
+        "> {log} 2>&1 || failed {log}"
 
 
 rule paper_tables:
@@ -61,7 +61,7 @@ rule paper_tables:
         ANALYSIS_ENV
     shell:
         "ggnbench tables paper --tables {params.tables} --tolerance {params.tolerance:q} "
-        "--out {params.out} > {log} 2>&1"
+        "--out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule paper_figures:
@@ -79,7 +79,7 @@ rule paper_figures:
         ANALYSIS_ENV
     shell:
         "ggnbench figures --paper --only {params.only} --tables {params.tables} "
-        "--out {params.out} > {log} 2>&1"
+        "--out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule seed_example_table:
@@ -98,7 +98,7 @@ rule seed_example_table:
         ANALYSIS_ENV
     shell:
         "ggnbench tables seed-example --run {params.runs} --published {params.published:q} "
-        "--data-label {params.label:q} --out {params.out} > {log} 2>&1"
+        "--data-label {params.label:q} --out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule seed_example_figure:
@@ -116,7 +116,7 @@ rule seed_example_figure:
         ANALYSIS_ENV
     shell:
         "ggnbench figures --seed-example --only {params.only} --tables {params.tables} "
-        "--out {params.out} > {log} 2>&1"
+        "--out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule evidence:
@@ -137,7 +137,7 @@ rule evidence:
         ANALYSIS_ENV
     shell:
         "ggnbench tables evidence --config {params.config:q} --runs-table {input.runs} "
-        "--run {params.runs} --benchmark {params.benchmarks} --out {params.out} > {log} 2>&1"
+        "--run {params.runs} --benchmark {params.benchmarks} --out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule report_summary:
@@ -155,7 +155,7 @@ rule report_summary:
         ANALYSIS_ENV
     shell:
         "ggnbench summary --tables {params.tables} --config {params.config:q} --out {output.rst} "
-        "> {log} 2>&1"
+        "> {log} 2>&1 || failed {log}"
 
 
 # What has run, whatever is missing: snakemake --report results/report.html report_targets

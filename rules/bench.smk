@@ -42,7 +42,7 @@ rule bench_tables:
     conda:
         ANALYSIS_ENV
     shell:
-        "ggnbench tables bench --json {input} --out {params.out} > {log} 2>&1"
+        "ggnbench tables bench --json {input} --out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule bench_figures:
@@ -60,7 +60,7 @@ rule bench_figures:
         ANALYSIS_ENV
     shell:
         "ggnbench figures --bench --only {params.only} --tables {params.tables} "
-        "--out {params.out} > {log} 2>&1"
+        "--out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule bench:
@@ -93,8 +93,7 @@ rule epoch_bench_run:
         TRAIN_ENV
     shell:
         "ggnbench epoch-bench --cases {params.cases:q} --repeats {params.repeats} "
-        "--paths {params.paths} --threads {threads} --out {output} > {log} 2>&1 "
-        "|| {{ tail -n 3 {log} >&2; exit 1; }}"
+        "--paths {params.paths} --threads {threads} --out {output} > {log} 2>&1 || failed {log}"
 
 
 rule epoch_bench_tables:
@@ -109,7 +108,7 @@ rule epoch_bench_tables:
     conda:
         ANALYSIS_ENV
     shell:
-        "ggnbench tables epoch --csv {input} --out {params.out} > {log} 2>&1"
+        "ggnbench tables epoch --csv {input} --out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule epoch_bench:

@@ -28,13 +28,17 @@ _CONDA = any("conda" in str(m).lower() for m in workflow.deployment_settings.dep
 # In a conda environment its own python; otherwise the interpreter running snakemake.
 PYTHON = "python" if _CONDA else shlex.quote(sys.executable)
 # Every job's shell starts with bash's strict mode (snakemake's own default prefix), this
-# checkout's src/ on PYTHONPATH, and two commands: ggnbench (the command line) and
-# ggnbench_python (the interpreter that has it), so that rules read "ggnbench sweep ...".
+# checkout's src/ on PYTHONPATH, and three commands: ggnbench (the command line),
+# ggnbench_python (the interpreter that has it), so that rules read "ggnbench sweep ...",
+# and failed LOG, which prints a failed job's cause and log in one line.
 shell.prefix(
     "set -euo pipefail; "
     f"export PYTHONPATH={shlex.quote(str(SRC))}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
     f"ggnbench() {{{{ {PYTHON} -m ggnbench.cli \"$@\"; }}}}; "
     f"ggnbench_python() {{{{ {PYTHON} \"$@\"; }}}}; "
+    # A failed job says why in one line with its log (rules end with `|| failed {log}`).
+    "failed() {{ echo \"$(grep -m1 '^error:' \"$1\" || tail -n 1 \"$1\") (log: $1)\" >&2; "
+    "return 1; }}; "
 )
 SEED_EXAMPLE = config["seed_example"]
 BENCH = config["bench"]

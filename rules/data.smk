@@ -13,7 +13,7 @@ rule download:
         TRAIN_ENV
     shell:
         "ggnbench download {wildcards.dataset} --data-root {params.root} {params.flag} "
-        "--done {output} > {log} 2>&1"
+        "--done {output} > {log} 2>&1 || failed {log}"
 
 
 rule synthetic_mnist:
@@ -29,4 +29,4 @@ rule synthetic_mnist:
         TRAIN_ENV
     shell:
         "ggnbench synth-mnist --data-root {params.root} --n-train {params.n_train} "
-        "--n-test {params.n_test} > {log} 2>&1 && touch {output}"
+        "--n-test {params.n_test} > {log} 2>&1 || failed {log}; touch {output}"

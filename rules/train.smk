@@ -22,7 +22,7 @@ rule tune:
     conda:
         TRAIN_ENV
     shell:
-        "ggnbench sweep --runs {params.runs:q} --threads {threads} --manifest {output} > {log} 2>&1"
+        "ggnbench sweep --runs {params.runs:q} --threads {threads} --manifest {output} > {log} 2>&1 || failed {log}"
 
 
 # Choosing the best point is quick: it runs inside the snakemake process (and on the
@@ -69,7 +69,7 @@ rule final_seeds:
         TRAIN_ENV
     shell:
         "ggnbench sweep --runs {params.runs:q} {params.best} --threads {threads} "
-        "--manifest {output} > {log} 2>&1"
+        "--manifest {output} > {log} 2>&1 || failed {log}"
 
 
 rule seed_example_run:
@@ -101,7 +101,7 @@ rule seed_example_run:
         "--damping {params.damping} {params.keep} --seed {params.seed} "
         "--steps {params.steps} "
         "--eval-every 0 --device cpu --threads {threads} --data-root {params.root} "
-        "--no-download --out {params.out} > {log} 2>&1"
+        "--no-download --out {params.out} > {log} 2>&1 || failed {log}"
 
 
 rule tuning:

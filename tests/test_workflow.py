@@ -166,6 +166,24 @@ def test_cuda_without_cuda_stops_at_start(tmp_path):
     assert flagged.returncode == 0, flagged.stderr
 
 
+def test_a_failed_job_says_why_in_one_line_with_its_log(tmp_path):
+    # mnist_logreg's data is not in place and may not be downloaded: the download job fails.
+    config = tmp_path / "missing.yaml"
+    config.write_text(
+        TINY.read_text()
+        .replace("digits_cnn: {steps: 12, eval_every: 4, target_accuracy: 0.3}",
+                 "mnist_logreg: {steps: 2, eval_every: 0}")
+        .replace("  enabled: true", "  enabled: false")
+    )  # fmt: skip
+    done = snakemake("all", "--cores", "1", "--configfile", str(config), workdir=tmp_path)
+    assert done.returncode != 0
+    cause = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(cause) == 1, done.stderr[-3000:]
+    assert "dataset 'mnist' is missing" in cause[0]
+    assert cause[0].endswith("(log: results/logs/download/mnist.log)")
+    assert "ggnbench: a job failed" in done.stdout  # and what to do: the report of what ran
+
+
 def job_resources(output: str) -> list[tuple[str, str, dict[str, str]]]:
     """(rule, device wildcard, resources) of every job a dry run lists."""
     jobs = []
