@@ -168,9 +168,9 @@ def test_summary_names_the_data_and_the_verdicts(tmp_path):
 
     tables = synthetic_study(tmp_path)
     assert cli.main(["tables", "paper", "--tables", str(tables), "--out", str(tables)]) == 0
-    config = {"problems": {"cifar10_3c3d": {"epochs": 3}}, "final_seeds": [42, 43, 44],
-              "results": "results", "holdout": "per_seed", "evaluation": "deepobs",
-              "paper_band_tolerance": {"accuracy": 0.005, "loss": 0.02}}  # fmt: skip
+    from tests.test_summary import load
+
+    config = load(tmp_path)  # cifar10_3c3d, 3 epochs, seeds 42-44, per_seed, deepobs
     text = summary.render(tables, config)
     assert "cifar10_3c3d (3 epochs)" in text and "42, 43, 44" in text
     assert "evaluation deepobs" in text
