@@ -36,6 +36,8 @@ PLAIN_DECADES = 2
 #: quantile of them up (down) to the best one: the untrained network and the first steps
 #: lie outside, the curves fill the axis.
 ZOOM_QUANTILE = 0.1
+#: Points after the first evaluation a curve needs before its axis is zoomed past it.
+ZOOM_MIN_POINTS = 2
 #: The paper's curves are drawn this many epochs past our last one, where ours are shorter.
 PAPER_EXTRA_EPOCHS = 1
 #: Markers on a line, spaced this far apart (a share of the axes' diagonal).
@@ -110,11 +112,15 @@ def _log_if_wide(ax: plt.Axes, values: pd.Series) -> bool:
 
 
 def _fit(ax: plt.Axes, quantity: str, x: pd.Series, medians: pd.Series) -> None:
-    """A loss axis logarithmic where it spans decades; else zoomed (:data:`ZOOM_QUANTILE`)."""
+    """A loss axis logarithmic where it spans decades; else zoomed (:data:`ZOOM_QUANTILE`).
+
+    The zoom leaves out the first evaluation (the untrained network) where the curves have
+    at least :data:`ZOOM_MIN_POINTS` points after it; with fewer, the whole range shows.
+    """
     if quantity == "loss" and _log_if_wide(ax, medians):
         return
     later = medians[(x > x.min()) & np.isfinite(medians)]
-    if later.empty:
+    if later.empty or x[x > x.min()].nunique() < ZOOM_MIN_POINTS:
         return
     accuracy = quantity == "accuracy"
     low, high = (
