@@ -119,7 +119,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def cell(value: str, digits: int) -> str:
-    """A table cell: floats to ``digits`` significant digits, ``|`` escaped.
+    """A table cell: floats to ``digits`` significant digits (whole above), ``|`` escaped.
 
     Args:
         value: The CSV text.
@@ -134,7 +134,11 @@ def cell(value: str, digits: int) -> str:
         number = float(value)
     except ValueError:
         return escape(value)
-    return "" if number != number else f"{number:.{digits}g}"
+    if number != number:
+        return ""
+    if abs(number) >= 10**digits and abs(number) < 1e15:
+        return f"{number:.0f}"  # 1630, not 1.63e+03: a whole number reads plainly
+    return f"{number:.{digits}g}"
 
 
 def matches(value: str, wanted: Any) -> bool:

@@ -54,6 +54,9 @@ def test_cells_are_rounded_and_escaped():
     assert "| p | a | 0 | 0.1235 | inside |" in text  # four significant digits by default
     assert r"| p | a | 1 | 0.5 | in\|side |" in text
     assert hooks.cell("nan", 4) == "" and hooks.cell("12345", 2) == "12345"
+    # a float with more integer digits than significant ones is a whole number, not 1.63e+03
+    assert hooks.cell("1630.4", 3) == "1630" and hooks.cell("999.4", 3) == "999"
+    assert hooks.cell("1000.0", 3) == "1000" and hooks.cell("0.000123456", 3) == "0.000123"
 
 
 def test_an_absent_folder_shows_its_command_and_builds():
