@@ -405,10 +405,9 @@ def overhead_bars(table: pd.DataFrame) -> plt.Figure:
         return _empty("no benchmark results")
     data = data.assign(case=_case_label(data), batch=data.batch_size.astype(str))
     order = list(dict.fromkeys(data.extension))
-    sizes = [str(b) for b in sorted(data.batch_size.unique())]
-    palette = dict(zip(sizes, sns.color_palette("crest", len(sizes)), strict=True))
+    palette = _batch_palette(data)
     grid = sns.catplot(
-        data=data, x="extension", y="ratio", hue="batch", hue_order=sizes, col="region",
+        data=data, x="extension", y="ratio", hue="batch", hue_order=list(palette), col="region",
         row="case", kind="bar", errorbar=None, height=3, aspect=2.2, sharey=False,
         palette=palette, order=order, legend=False, saturation=1,
     )  # fmt: skip
@@ -524,14 +523,29 @@ def memory_bars(table: pd.DataFrame) -> plt.Figure:
     data = table[table.region == "backward"]
     if data.empty:
         return _empty("no backward-only benchmark results")
+    palette = _batch_palette(data)
     grid = sns.catplot(
-        data=data, x="extension", y="peak_memory_mb", hue="batch_size", col="network",
-        row="device", kind="bar", errorbar=None, height=3, aspect=1.8, sharey=False,
-        palette="crest",
+        data=data.assign(batch=data.batch_size.astype(str)), x="extension", y="peak_memory_mb",
+        hue="batch", hue_order=list(palette), col="network", row="device", kind="bar",
+        errorbar=None, height=3, aspect=1.8, sharey=False, palette=palette, saturation=1,
+        legend=False,
     )  # fmt: skip
     grid.tick_params(axis="x", rotation=45)
+    grid.set_titles("{col_name} / {row_name}")
     grid.set_axis_labels("", "peak memory allocated [MiB]")
+    grid.add_legend(legend_data={b: Patch(color=c) for b, c in palette.items()},
+                    title="batch size")  # fmt: skip
     return grid.figure
+
+
+def _batch_palette(data: pd.DataFrame) -> dict[str, Any]:
+    """One colour per batch size (as text, in increasing order) for the benchmark's bars.
+
+    Returns:
+        Batch size -> colour.
+    """
+    sizes = [str(b) for b in sorted(data.batch_size.unique())]
+    return dict(zip(sizes, sns.color_palette("crest", len(sizes)), strict=True))
 
 
 #: The paper's curve metrics, in panel order, with their axis labels.
