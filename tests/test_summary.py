@@ -56,6 +56,7 @@ def test_results_are_the_final_metrics_per_optimizer(study):
         assert row.seeds == 3
     assert table.loc["diag_ggn_mc", "setting"] == "lr 0.001, damping 0.01 (tuned)"
     assert table.loc["sgd", "setting"] == "lr 0.001 (fixed)"
+    assert table.loc["sgd", "label"] == "SGD"  # the name the figures give it (styles)
     # the per-epoch verdict against the paper, where the paper ran the problem
     assert table.loc["sgd", "paper"] == "differs (per epoch)"
 
@@ -70,7 +71,7 @@ def test_results_are_the_final_metrics_per_optimizer(study):
     ],
 )
 def test_the_best_line_names_ties_and_skips_non_finite(accuracies, line):
-    group = pd.DataFrame({"optimizer": ["a", "b"], "accuracy": accuracies})
+    group = pd.DataFrame({"label": ["a", "b"], "accuracy": accuracies})
     assert summary.best_line(group) == line
 
 
@@ -85,7 +86,7 @@ def test_the_page_opens_on_the_results_and_names_what_is_missing(study):
         text.index("What ran"),
     )
     assert results_at < ran_at  # results first
-    assert "**highest median final test accuracy: diag_ggn_mc (0.8370)**" in text
+    assert "**highest median final test accuracy: DiagGGN-MC (0.8370)**" in text
     assert "     - 0.8370 [0.8335, 0.8385]" in text
     assert "     - to a target valid accuracy" in text and "     - vs the paper" in text
     # the headline figure, embedded: its bytes come back from the data URL
@@ -112,10 +113,9 @@ def test_the_terminal_lines_name_each_optimizer_and_the_report(study):
     tables, _ = study
     lines = summary.render_text(tables, "results/report.html").splitlines()
     assert (
-        lines[0]
-        == "cifar10_3c3d on cpu (highest median final test accuracy: diag_ggn_mc (0.8370)):"
+        lines[0] == "cifar10_3c3d on cpu (highest median final test accuracy: DiagGGN-MC (0.8370)):"
     )
-    assert lines[1].split()[:4] == ["diag_ggn_mc", "test", "acc.", "0.8370"]
+    assert lines[1].split()[:4] == ["DiagGGN-MC", "test", "acc.", "0.8370"]  # the figures' name
     assert lines[-1] == "report: results/report.html"
     assert len(lines) == 4
 

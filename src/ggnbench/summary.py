@@ -25,6 +25,7 @@ from ggnbench import artifacts
 from ggnbench.data import DATASETS
 from ggnbench.figure_sets import left_out
 from ggnbench.results import atomic_write_text
+from ggnbench.styles import optimizer_styles
 
 #: The optimizer every step time is divided by.
 BASELINE = "sgd"
@@ -63,7 +64,8 @@ def results(tables: str | Path) -> pd.DataFrame:
         tables: The tables folder.
 
     Returns:
-        Columns ``problem, device, optimizer, seeds, diverged, accuracy, q1, q3, setting,
+        Columns ``problem, device, optimizer, label`` (the figures' name of the optimizer,
+        :mod:`ggnbench.styles`), ``seeds, diverged, accuracy, q1, q3, setting,
         step_ratio, step_ms, target, reached, runs, steps_to_target, seconds_to_target,
         paper``; empty when no final run has been aggregated.
     """
@@ -96,6 +98,8 @@ def results(tables: str | Path) -> pd.DataFrame:
         columns = [*key, "target", "reached", "runs", "steps_to_target", "seconds_to_target"]
         table = table.merge(target[columns], on=key, how="left")
     table["paper"] = [_paper_verdict(frames, row) for row in table.itertuples()]
+    styles = optimizer_styles(table.optimizer)
+    table.insert(3, "label", [styles[name].label for name in table.optimizer])
     return table.reset_index(drop=True)
 
 
@@ -139,7 +143,7 @@ def best_line(group: pd.DataFrame) -> str:
     """Which optimizers have the highest median final test accuracy of a problem.
 
     Args:
-        group: The :func:`results` rows of one problem and device.
+        group: The :func:`results` rows of one problem and device (``label``, ``accuracy``).
 
     Returns:
         ``best: sgd, kfac (0.9833)``, ties named together; or that none finished.
@@ -148,7 +152,7 @@ def best_line(group: pd.DataFrame) -> str:
     if finite.empty:
         return "no optimizer reached a finite final test accuracy"
     top = finite.accuracy.max()
-    names = ", ".join(finite[finite.accuracy == top].optimizer)
+    names = ", ".join(finite[finite.accuracy == top].label)
     return f"highest median final test accuracy: {names} ({top:.4f})"
 
 
@@ -178,7 +182,7 @@ HEADER = ["optimizer", "final test accuracy, median [IQR]", "chosen setting",
 
 
 def _cells(row: Any) -> list[str]:
-    return [row.optimizer, _accuracy(row), row.setting, _ratio(row), _to_target(row), row.paper]
+    return [row.label, _accuracy(row), row.setting, _ratio(row), _to_target(row), row.paper]
 
 
 def _figure(path: Path | None) -> list[str]:
@@ -373,11 +377,11 @@ def render_text(tables: str | Path, report: str | Path | None = None) -> str:
     groups = [] if table.empty else table.groupby(["problem", "device"], sort=False)
     for (problem, device), group in groups:
         lines.append(f"{problem} on {device} ({best_line(group)}):")
-        width = max(len(o) for o in group.optimizer)
+        width = max(len(label) for label in group.label)
         for row in group.itertuples():
             ratio = _ratio(row)
             lines.append(
-                f"  {row.optimizer:<{width}}  test acc. {_accuracy(row):<24}  "
+                f"  {row.label:<{width}}  test acc. {_accuracy(row):<24}  "
                 f"{row.setting}" + (f"; step {ratio} of SGD's" if ratio else "")
             )
     if not lines:
