@@ -131,6 +131,13 @@ def test_what_a_run_prints_at_its_end(study, monkeypatch):
         several.startswith("cifar10_3c3d on cpu")
         and "ggnbench report --configfile a.yaml" in several
     )
+
+    def unwritable(*args):
+        raise OSError(13, "Permission denied", "results/report.html")
+
+    monkeypatch.setattr(report, "make", unwritable)  # the run succeeded: no traceback
+    line = report.at_end(config, ["a.yaml"], "s.yaml", succeeded=True)
+    assert line.startswith("ggnbench: the report was not written: ") and "Permission" in line
     calls = []
     monkeypatch.setattr(report, "make", lambda *a: calls.append(a) or "the results")
     assert report.at_end(config, ["a.yaml"], "s.yaml", succeeded=True) == "the results"

@@ -82,8 +82,8 @@ def at_end(
         return f"{summary.render_text(results / 'tables')}\nthe HTML report: {command}"
     try:
         return make(configfile, None, schema)
-    except GGNBenchError as err:
-        return f"ggnbench: {err}"
+    except (GGNBenchError, OSError) as err:  # the run's results stand; only the report is missing
+        return f"ggnbench: the report was not written: {err}; {command} writes it"
 
 
 def first_error(log: Path) -> str:
