@@ -158,7 +158,9 @@ def kronecker_product(inverses: list[Tensor], v: Tensor) -> Tensor:
         return torch.einsum("b,ab->a", flat, inverses[0]).view(-1).view_as(v)
     columns = [f.shape[1] for f in inverses]
     product = torch.einsum("bd,ab,cd->ac", flat.view(columns), *inverses)
-    return product.view(-1).view_as(v)
+    # CUDA's einsum can return the product transposed in memory, where a view fails;
+    # on a contiguous product (the CPU's) reshape is that view, so the values are the same.
+    return product.reshape(v.shape)
 
 
 class KroneckerFactored(CurvatureOptimizer):

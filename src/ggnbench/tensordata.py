@@ -51,6 +51,9 @@ class TensorImages(Dataset):
         self.images = images.to(device)
         self.labels = labels.to(device=device, dtype=torch.int64)
         self.normalize = normalize
+        # A tensor, not the number 255: CUDA divides by a Python number as a multiplication
+        # by its reciprocal, which rounds differently from ToTensor's division on the CPU.
+        self._scale = torch.tensor(255.0, device=device)
         self._stats = None
         if normalize is not None:
             mean, std = (
@@ -65,7 +68,10 @@ class TensorImages(Dataset):
 
     def _convert(self, images: torch.Tensor) -> torch.Tensor:
         """Network inputs from stored images: ``ToTensor`` then ``Normalize``, element-wise."""
-        x = images.to(torch.float32).div(255) if images.dtype == torch.uint8 else images.clone()
+        if images.dtype == torch.uint8:
+            x = images.to(torch.float32).div(self._scale)
+        else:
+            x = images.clone()
         if self._stats is not None:
             x.sub_(self._stats[0]).div_(self._stats[1])
         return x
