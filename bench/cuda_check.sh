@@ -26,6 +26,10 @@ data=${DATA_ROOT:-data}
 cd "$(dirname "$0")/.."
 mkdir -p "$out"
 : > "$out/parts.txt"
+"$py" -c "import backpack, snakemake, ggnbench.cli" 2> /dev/null || {
+    echo "error: $py cannot import backpack, snakemake and ggnbench; run make setup first" >&2
+    exit 1
+}
 if [ "$device" = cuda ]; then
     "$py" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
 'error: torch sees no CUDA device; run this on a machine with a GPU (or DEVICE=cpu)')" || exit 1

@@ -490,3 +490,15 @@ def test_kronecker_optimizers_train_on_every_device(tmp_path, device, optimizer)
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "ok" and info["resolved"]["device"].startswith(device)
     assert trace(out)[-1][0] < trace(out)[0][0]
+
+
+def test_the_kronecker_product_takes_a_product_laid_out_transposed(monkeypatch):
+    # CUDA's einsum returned (G^-1 (x) A^-1) vec(v) transposed in memory, where .view failed.
+    torch.manual_seed(0)
+    inverses = [torch.randn(3, 3, dtype=torch.float64), torch.randn(4, 4, dtype=torch.float64)]
+    v = torch.randn(3, 4, dtype=torch.float64)
+    expected = (torch.kron(inverses[0], inverses[1]) @ v.reshape(-1)).reshape(3, 4)
+    einsum = torch.einsum
+    monkeypatch.setattr(torch, "einsum", lambda *a: einsum(*a).t().contiguous().t())
+    assert not torch.einsum("ab,bc->ac", inverses[0], v).is_contiguous()
+    torch.testing.assert_close(kfac.kronecker_product(inverses, v), expected)
