@@ -57,22 +57,11 @@ def input_folder(wildcards, input):
     return str(Path(input[0]).parent)
 
 
-#: The report category of each table set.
-TABLE_CATEGORIES = {
-    "study": "Tables",
-    "paper": "The paper",
-    "seed-example": "Reference example",
-    "bench": "Benchmark",
-    "epoch": "Benchmark",
-    "evidence": "Evidence",
-}
-
-
 def table_outputs(name):
     """Every file of a table set (ggnbench.tables), its CSV tables shown in the report."""
     table_set = TABLE_SETS[name]
     shown = {f"{RESULTS}/tables/{t}.csv": t for t in table_set.tables}
-    category = TABLE_CATEGORIES[name]
+    category = table_set.category
     return [
         path if path not in shown
         else report(path, caption=f"report/table_{shown[path]}.rst", category=category)

@@ -1,8 +1,9 @@
 """The registry of figure sets: which figures each set draws, from which tables, and when.
 
 Light to import (no plotting library): the workflow takes its figure outputs from here,
-and ``ggnbench figures`` (:func:`ggnbench.figures.draw`) draws a set by looking up each
-figure's drawing function in :mod:`ggnbench.figures`. A figure whose data cannot make its
+and ``ggnbench figures`` (:func:`ggnbench.figures.draw`) draws a set with the drawing
+function each figure has in :mod:`ggnbench.figures` (registered there under the figure's
+name by :func:`ggnbench.figures.drawing`). A figure whose data cannot make its
 point under a study's configuration (one batch size for a figure against the batch size,
 no problem of the paper for the paper's curves) is left out: the workflow neither declares
 nor draws it, and the report's summary says why (:func:`left_out`).
@@ -83,12 +84,10 @@ class Figure:
     """One figure of a set.
 
     Attributes:
-        draw: Name of the function in :mod:`ggnbench.figures` that draws it.
-        tables: The CSV tables it reads, passed in this order.
+        tables: The CSV tables it reads, passed to its drawing function in this order.
         check: Why a study's configuration leaves it out, or None when it applies.
     """
 
-    draw: str
     tables: tuple[str, ...]
     check: Check = _always
 
@@ -96,22 +95,20 @@ class Figure:
 #: Figure set -> figure name -> figure.
 FIGURE_SETS: dict[str, dict[str, Figure]] = {
     "study": {
-        "learning_curves": Figure("learning_curves", ("curves",)),
-        "lr_damping_heatmap": Figure("lr_damping_heatmap", ("runs",), _damping_grid),
-        "accuracy_vs_damping": Figure("accuracy_vs_damping", ("runs",), _damping_values),
-        "time_per_step": Figure("time_per_step", ("runs",)),
+        "learning_curves": Figure(("curves",)),
+        "lr_damping_heatmap": Figure(("runs",), _damping_grid),
+        "accuracy_vs_damping": Figure(("runs",), _damping_values),
+        "time_per_step": Figure(("runs",)),
     },
-    "seed_example": {
-        "seed_example": Figure("seed_example", ("seed_example_trace", "seed_example"))
-    },
+    "seed_example": {"seed_example": Figure(("seed_example_trace", "seed_example"))},
     "paper": {
-        "paper_curves": Figure("paper_curves", ("paper_curves",), _papers_runs),
-        "paper_epochs": Figure("paper_epochs", ("paper_epochs",), _papers_runs),
+        "paper_curves": Figure(("paper_curves",), _papers_runs),
+        "paper_epochs": Figure(("paper_epochs",), _papers_runs),
     },
     "bench": {
-        "bench_overhead": Figure("overhead_bars", ("bench_overhead",)),
-        "bench_overhead_vs_batch": Figure("overhead_vs_batch", ("bench_overhead",), _batch_sizes),
-        "bench_memory": Figure("memory_bars", ("bench_memory",), _backward_region),
+        "bench_overhead": Figure(("bench_overhead",)),
+        "bench_overhead_vs_batch": Figure(("bench_overhead",), _batch_sizes),
+        "bench_memory": Figure(("bench_memory",), _backward_region),
     },
 }
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,37 @@ PANELS = {
 
 #: The paper's optimizer labels (the paper tables' ``optimizer``) to our registry names.
 PAPER_NAMES = {label: name for name, label in paper.LABELS.items()}
+
+
+#: Figure name -> the function that draws it from its tables (see :func:`drawing`).
+DRAWINGS: dict[str, Callable[..., plt.Figure]] = {}
+#: Every figure of the registry, by name.
+_FIGURES = {name: f for figures in FIGURE_SETS.values() for name, f in figures.items()}
+
+
+def drawing(name: str) -> Callable[[Callable[..., plt.Figure]], Callable[..., plt.Figure]]:
+    """Register the decorated function as the one that draws the registry's figure ``name``.
+
+    Args:
+        name: A figure of :data:`~ggnbench.figure_sets.FIGURE_SETS`.
+
+    Returns:
+        The decorator, which returns the function unchanged.
+
+    Raises:
+        GGNBenchError: If the registry has no such figure, it already has a drawing, or
+            the function does not take the figure's tables one by one.
+    """
+
+    def register(function: Callable[..., plt.Figure]) -> Callable[..., plt.Figure]:
+        if name not in _FIGURES or name in DRAWINGS:
+            raise GGNBenchError(f"{function.__name__}: no figure {name!r} left to draw")
+        if len(inspect.signature(function).parameters) != len(_FIGURES[name].tables):
+            raise GGNBenchError(f"{function.__name__} must take the tables of {name!r}")
+        DRAWINGS[name] = function
+        return function
+
+    return register
 
 
 def save(fig: plt.Figure, out_dir: str | Path, name: str) -> list[Path]:
@@ -178,6 +211,7 @@ def _smoothed_train_loss(curves: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return train.assign(loss=smooth), window
 
 
+@drawing("learning_curves")
 def learning_curves(curves: pd.DataFrame) -> plt.Figure:
     """Median with quartile bands over seeds: train loss, validation and test accuracy.
 
@@ -230,6 +264,7 @@ def _grid_cells(part: pd.DataFrame) -> pd.DataFrame:
     return cells.reindex(full)
 
 
+@drawing("lr_damping_heatmap")
 def lr_damping_heatmap(runs: pd.DataFrame) -> plt.Figure:
     """Final validation accuracy over the lr x damping grid of each curvature optimizer.
 
@@ -281,6 +316,7 @@ def lr_damping_heatmap(runs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+@drawing("accuracy_vs_damping")
 def accuracy_vs_damping(runs: pd.DataFrame) -> plt.Figure:
     """Best-over-lr final validation accuracy against damping.
 
@@ -315,6 +351,7 @@ def accuracy_vs_damping(runs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+@drawing("time_per_step")
 def time_per_step(runs: pd.DataFrame) -> plt.Figure:
     """Time per step of each optimizer, the devices side by side.
 
@@ -358,6 +395,7 @@ def time_per_step(runs: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+@drawing("seed_example")
 def seed_example(trace: pd.DataFrame, table: pd.DataFrame) -> plt.Figure:
     """The reference example's two panels, loss and accuracy per iteration.
 
@@ -390,6 +428,7 @@ def _case_label(frame: pd.DataFrame) -> pd.Series:
     return frame.network + " / " + frame.device
 
 
+@drawing("bench_overhead")
 def overhead_bars(table: pd.DataFrame) -> plt.Figure:
     """Overhead of each extension per batch size, in the style of the paper's figure.
 
@@ -465,6 +504,7 @@ def _with_ratio(table: pd.DataFrame) -> pd.DataFrame:
     return rows[rows.region.isin(set(rows.region[rows.ratio.notna()]))]
 
 
+@drawing("bench_overhead_vs_batch")
 def overhead_vs_batch(table: pd.DataFrame) -> plt.Figure:
     """How each extension's overhead grows with the batch size, beside the paper's.
 
@@ -511,6 +551,7 @@ def overhead_vs_batch(table: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+@drawing("bench_memory")
 def memory_bars(table: pd.DataFrame) -> plt.Figure:
     """Peak memory the backward pass allocates, per extension and batch size.
 
@@ -580,6 +621,7 @@ def _paper_grid(table: pd.DataFrame) -> tuple[plt.Figure, list, pd.DataFrame]:
     return fig, panels, table
 
 
+@drawing("paper_curves")
 def paper_curves(curves: pd.DataFrame) -> plt.Figure:
     """Ours against the paper's curves: medians with quartile bands, the paper's dashed.
 
@@ -619,6 +661,7 @@ def paper_curves(curves: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+@drawing("paper_epochs")
 def paper_epochs(table: pd.DataFrame) -> plt.Figure:
     """Ours epoch by epoch against the paper's quartile bands, as offsets from its median.
 
@@ -706,5 +749,5 @@ def draw(
         inputs = [
             frames.setdefault(t, pd.read_csv(Path(tables) / f"{t}.csv")) for t in figure.tables
         ]
-        paths += save(globals()[figure.draw](*inputs), out_dir, name)
+        paths += save(DRAWINGS[name](*inputs), out_dir, name)
     return paths

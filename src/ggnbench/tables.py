@@ -8,14 +8,15 @@ output lists from here. A table is written as CSV (data), Markdown and LaTeX (re
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ggnbench import aggregate, benchagg, epoch_cost, evidence, paper
 from ggnbench.errors import GGNBenchError
 from ggnbench.results import atomic_write_text
 
@@ -57,16 +58,17 @@ class TableSet:
     Attributes:
         tables: Tables written as CSV, Markdown and LaTeX.
         extras: Long-form data written as CSV only (read by the figures).
-        build: ``module:function`` computing every table and extra from the set's
-            options (imported when the set is made).
+        build: Computes every table and extra from the set's options, by name.
         help: One line for the command line.
+        category: The report's category for the set's tables.
         options: The set's own command-line options: flags and ``argparse`` keywords.
     """
 
     tables: tuple[str, ...]
     extras: tuple[str, ...]
-    build: str
+    build: Callable[..., dict[str, pd.DataFrame]]
     help: str
+    category: str
     options: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def outputs(self, folder: str | Path) -> list[str]:
@@ -96,8 +98,9 @@ TABLE_SETS: dict[str, TableSet] = {
     "study": TableSet(
         tables=("runs", "final_metrics", "time_per_step", "time_to_target", "diverged"),
         extras=("curves",),
-        build="ggnbench.aggregate:study_tables",
+        build=aggregate.study_tables,
         help="study results: runs, final metrics, time per step, time to target, diverged",
+        category="Tables",
         options=(
             ("--tune", {"nargs": "*", "default": [], "help": "tuning manifests"}),
             ("--final", {"nargs": "*", "default": [], "help": "final-seed manifests"}),
@@ -108,8 +111,9 @@ TABLE_SETS: dict[str, TableSet] = {
     "paper": TableSet(
         tables=("paper_comparison", "paper_epochs", "paper_epochs_summary"),
         extras=("paper_curves",),
-        build="ggnbench.paper:tables",
+        build=paper.tables,
         help="our final accuracies and curves beside the paper's published ones, epoch by epoch",
+        category="The paper",
         options=(
             ("--tables", {"type": Path, "required": True,
                           "help": "folder with final_metrics, curves and runs"}),
@@ -121,8 +125,9 @@ TABLE_SETS: dict[str, TableSet] = {
     "seed-example": TableSet(
         tables=("seed_example",),
         extras=("seed_example_trace",),
-        build="ggnbench.aggregate:seed_example_tables",
+        build=aggregate.seed_example_tables,
         help="the reference example's trace beside the published numbers",
+        category="Reference example",
         options=(
             ("--run", {"nargs": "+", "required": True, "help": "VARIANT=RUN_FOLDER pairs"}),
             ("--published", {"type": json_argument, "required": True,
@@ -133,24 +138,27 @@ TABLE_SETS: dict[str, TableSet] = {
     "bench": TableSet(
         tables=("bench_overhead", "bench_memory", "bench_optimizer_step", "bench_backend_race"),
         extras=(),
-        build="ggnbench.benchagg:tables",
+        build=benchagg.tables,
         help="pytest-benchmark JSON: overhead, memory, optimizer step, backend race",
+        category="Benchmark",
         options=(("--json", {"nargs": "+", "required": True,
                              "help": "pytest-benchmark JSON files"}),),
     ),
     "epoch": TableSet(
         tables=("epoch_cost", "epoch_speedup", "epoch_panel"),
         extras=(),
-        build="ggnbench.epoch_cost:tables",
+        build=epoch_cost.tables,
         help="end-to-end cost: per epoch and run, paths side by side, panel and study totals",
+        category="Benchmark",
         options=(("--csv", {"nargs": "+", "required": True,
                             "help": "ggnbench epoch-bench measurements"}),),
     ),
     "evidence": TableSet(
         tables=("config", "provenance", "job_runtimes"),
         extras=(),
-        build="ggnbench.evidence:tables",
+        build=evidence.tables,
         help="the report's evidence: resolved configuration, provenance, job runtimes per rule",
+        category="Evidence",
         options=(
             ("--config", {"type": json_argument, "required": True,
                           "help": "JSON of the resolved study configuration"}),
@@ -180,8 +188,7 @@ def make(name: str, out_dir: str | Path, **options: Any) -> list[Path]:
     if name not in TABLE_SETS:
         raise GGNBenchError(f"unknown table set {name!r}; choose one of {list(TABLE_SETS)}")
     table_set = TABLE_SETS[name]
-    module, function = table_set.build.split(":")
-    frames = getattr(importlib.import_module(module), function)(**options)
+    frames = table_set.build(**options)
     expected = set(table_set.tables) | set(table_set.extras)
     if set(frames) != expected:
         raise GGNBenchError(f"table set {name!r} built {sorted(frames)}, not {sorted(expected)}")
