@@ -218,7 +218,7 @@ def test_schema_enums_match_the_registries():
     from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
     from ggnbench.evaluation import EVAL_PATHS
     from ggnbench.optim import OPTIMIZERS, curvature_sources
-    from ggnbench.problems import PROBLEMS
+    from ggnbench.problems import EVALUATIONS, PROBLEMS
     from ggnbench.tensordata import DATA_PATHS
     from ggnbench.train import HOLDOUTS
 
@@ -228,8 +228,11 @@ def test_schema_enums_match_the_registries():
     schema = yaml.safe_load(SCHEMA.read_text())
     found = [tuple(e) for e in enums(schema)]
     problem_enums = [e for e in found if "mnist_cnn" in e]
-    # problems: the study, problem_list, bench networks and four per_problem blocks
-    assert len(problem_enums) == 7 and set(problem_enums) == {tuple(PROBLEMS)}
+    # problems, holdouts and evaluations: each declared once, referenced where used
+    assert problem_enums == [tuple(PROBLEMS)]
+    assert found.count(HOLDOUTS) == 1 and found.count(EVALUATIONS) == 1
+    networks = schema["properties"]["bench"]["properties"]["networks"]
+    assert tuple(networks["default"]) == tuple(PROBLEMS)
     assert tuple(EXTENSIONS) in found and tuple(REGIONS) in found
     assert CURVATURE_AVERAGES in found and HOLDOUTS in found and BACKENDS in found
     assert SHARED_FACTORS in found and DATA_PATHS in found and EVAL_PATHS in found

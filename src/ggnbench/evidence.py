@@ -15,9 +15,10 @@ import pandas as pd
 
 from ggnbench import results
 from ggnbench.errors import GGNBenchError
+from ggnbench.provenance import PACKAGES
 
-#: Software whose versions the provenance table shows (``provenance.PACKAGES`` names).
-VERSIONS = ("ggnbench", "torch", "torchvision", "backpack-for-pytorch", "pandas", "snakemake")
+#: Software whose versions the provenance table shows: what every result records.
+VERSIONS = PACKAGES
 
 #: Hardware and source fields copied from a run's provenance, in column order.
 MACHINE = ("git_commit", "git_dirty", "cpu", "gpu", "cuda_runtime", "driver", "platform")

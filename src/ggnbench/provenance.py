@@ -6,10 +6,12 @@ import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
+#: Software whose versions every result records (and the provenance table shows).
 PACKAGES = ("ggnbench", "torch", "torchvision", "backpack-for-pytorch", "pandas", "snakemake")
 
 
@@ -64,6 +66,8 @@ def collect(device: str | torch.device = "cpu") -> dict[str, Any]:
     Returns:
         Versions, git commit and dirty flag, CPU, and GPU/CUDA/driver where used.
     """
+    import torch
+
     status = _git("status", "--porcelain", "--untracked-files=no")
     info: dict[str, Any] = {
         "python": platform.python_version(),
