@@ -1,4 +1,5 @@
 import math
+import re
 
 import pytest
 import torch
@@ -221,3 +222,52 @@ def test_curvature_average_is_part_of_the_state_dict(mode):
 def test_bad_curvature_average_options(kwargs, match):
     with pytest.raises(GGNBenchError, match=match):
         DiagGGN([nn.Parameter(torch.zeros(2))], lr=0.1, damping=1.0, **kwargs)
+
+
+def test_every_hyperparameter_is_declared_once_and_reaches_the_run_and_the_command_line():
+    """The hyperparameter registry gives RunConfig's fields, the options and the checks."""
+    import dataclasses
+
+    from ggnbench import cli, hyperparams
+    from ggnbench.optim import OPTIMIZERS
+    from ggnbench.train import RunConfig
+
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    assert set(hyperparams.HYPERPARAMETERS) <= fields
+    taken = {name for spec in OPTIMIZERS.values() for name in spec.hyperparams}
+    assert taken == set(hyperparams.HYPERPARAMETERS)  # none declared that no optimizer takes
+    parser = cli.build_parser()
+    train = parser._subparsers._group_actions[0].choices["train"]
+    flags = {flag for action in train._actions for flag in action.option_strings}
+    for hyperparameter in hyperparams.HYPERPARAMETERS.values():
+        assert hyperparameter.flag in flags
+    with pytest.raises(GGNBenchError, match="unknown hyperparameter 'nope'"):
+        hyperparams.get("nope")
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("damping", -1e-300, "damping must be a finite number >= 0"),
+        ("damping", float("inf"), "damping must be a finite number >= 0"),
+        ("damping", float("nan"), "damping must be a finite number >= 0"),
+        ("inverse_every", 0, "inverse_every must be an integer >= 1"),
+        ("inverse_every", True, "inverse_every must be an integer >= 1"),
+        ("backend", "BackPACK", "unknown backend 'BackPACK'; use one of"),
+    ],
+)
+def test_a_hyperparameter_refuses_a_value_past_its_bound(name, value, message):
+    from ggnbench import hyperparams
+
+    with pytest.raises(GGNBenchError, match=re.escape(message)):
+        hyperparams.get(name).check(value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("damping", 0.0), ("inverse_every", 1), ("backend", "native"), ("momentum", None)],
+)
+def test_a_hyperparameter_takes_a_value_on_its_bound(name, value):
+    from ggnbench import hyperparams
+
+    hyperparams.get(name).check(value)

@@ -18,13 +18,13 @@ from typing import Any
 import yaml
 
 from ggnbench import CHECKOUT, defaults, plugins
-from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
 from ggnbench.data import DATASET_NAMES, DATASETS
 from ggnbench.devices import DEVICE_NAMES
 from ggnbench.epoch_cost import PATHS
 from ggnbench.errors import GGNBenchError
 from ggnbench.evaluation import EVAL_PATHS
 from ggnbench.figure_sets import FIGURE_SETS
+from ggnbench.hyperparams import HYPERPARAMETERS, Hyperparameter
 from ggnbench.optim import OPTIMIZERS
 from ggnbench.problems import EVALUATIONS, PROBLEMS
 from ggnbench.sources import SOURCES
@@ -417,14 +417,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         if plugins.is_import_path(args.optimizer_class or "")
         else dict(args.hparam) or None,
         lr=args.lr,
-        damping=args.damping,
-        momentum=args.momentum,
-        curvature_average=args.curvature_average,
-        curvature_beta=args.curvature_beta,
-        backend=args.backend,
-        shared_factors=args.shared_factors,
-        inverse_every=args.inverse_every,
-        weight_decay=args.weight_decay,
+        **{name: getattr(args, name) for name in HYPERPARAMETERS},
         seed=args.seed,
         device=args.device,
         steps=args.steps,
@@ -484,6 +477,17 @@ def _dense_curvature() -> list[str]:
     ]
 
 
+def _add_hyperparameter(p: argparse.ArgumentParser, hyperparameter: Hyperparameter) -> None:
+    """Add a built-in optimizer's hyperparameter as an option, from its registry entry."""
+    kind = {float: _float, int: int, str: str}[hyperparameter.kind]
+    p.add_argument(
+        hyperparameter.flag,
+        type=None if hyperparameter.choices else kind,
+        choices=list(hyperparameter.choices) if hyperparameter.choices else None,
+        help=f"{hyperparameter.help} ({takers(hyperparameter.name)})",
+    )
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -513,47 +517,14 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "YAML: 0.9, true, name)",
     )
     p.add_argument("--lr", type=_float, required=True, help="learning rate (> 0)")
-    p.add_argument("--damping", type=_float, help=f"damping of the curvature ({takers('damping')})")
-    p.add_argument("--momentum", type=_float, help=f"momentum ({takers('momentum')}; default 0)")
-    p.add_argument(
-        "--curvature-average",
-        choices=list(CURVATURE_AVERAGES),
-        help="the curvature estimate: the current mini-batch's (none: the example's rule, the "
-        "default), the mean of all mini-batches so far (mean: the paper's), or a "
-        f"bias-corrected exponential average (ema) ({takers('curvature_average')})",
-    )
-    p.add_argument(
-        "--curvature-beta",
-        type=_float,
-        help=f"decay of the ema curvature average ({defaults.CURVATURE_BETA}; "
-        f"{takers('curvature_beta')})",
-    )
-    p.add_argument(
-        "--backend",
-        choices=list(BACKENDS),
-        help="what computes the GGN diagonal: BackPACK's extension (backpack, the default) or "
-        f"ggnbench's own hooks (native) ({takers('backend')})",
-    )
-    p.add_argument(
-        "--shared-factors",
-        choices=list(SHARED_FACTORS),
-        help="average a Kronecker factor that BackPACK hands to a weight and its bias (KFRA's "
-        "Linear layers) as two copies (separate, the default) or as the one tensor, updated "
-        f"once per parameter (aliased: the paper's code) ({takers('shared_factors')})",
-    )
-    p.add_argument(
-        "--inverse-every",
-        type=int,
-        help="recompute the inverse factors every K steps (1, as the paper) "
-        f"({takers('inverse_every')})",
-    )
+    for hyperparameter in HYPERPARAMETERS.values():
+        _add_hyperparameter(p, hyperparameter)
     p.add_argument(
         "--allow-large-curvature",
         action="store_true",
         help=f"run {names(_dense_curvature())} even where its dense backpropagated matrices "
         f"exceed {defaults.DENSE_CURVATURE_LIMIT_BYTES // 2**20} MiB (refused otherwise)",
     )
-    p.add_argument("--weight-decay", type=_float, help="L2 on weights; default: the problem's own")
     p.add_argument(
         "--seed",
         type=int,

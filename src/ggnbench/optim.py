@@ -20,7 +20,7 @@ from backpack.extensions.backprop_extension import BackpropExtension
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from ggnbench import diag_ggn, kfac, plugins
+from ggnbench import diag_ggn, hyperparams, kfac, plugins
 from ggnbench.checks import check_non_negative, check_positive
 from ggnbench.curvature import CurvatureSource
 from ggnbench.diag_ggn import DiagGGN
@@ -62,7 +62,6 @@ class OptimizerSpec:
 
 
 def _sgd(params: Any, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> Optimizer:
-    check_non_negative("momentum", momentum)
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
@@ -123,6 +122,11 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
         label="KFRA",
     ),
 }
+
+
+for _name, _spec in OPTIMIZERS.items():
+    for _hyperparameter in _spec.hyperparams:
+        hyperparams.get(_hyperparameter)  # every optimizer takes registered ones only
 
 
 def curvature_sources() -> dict[str, CurvatureSource]:
@@ -195,8 +199,7 @@ def build_optimizer(
     if "damping" in spec.hyperparams and "damping" not in given:
         raise GGNBenchError(f"optimizer {name!r} needs a damping value (>= 0)")
     for key, value in given.items():
-        if not isinstance(value, str):
-            check_non_negative(key, value)
+        hyperparams.get(key).check(value)
     return spec.factory(params, lr=lr, **given)
 
 

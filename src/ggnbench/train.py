@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.optim import Optimizer
 
-from ggnbench import defaults, plugins
-from ggnbench.checks import check_non_negative, check_positive
+from ggnbench import defaults, hyperparams, plugins
+from ggnbench.checks import check_positive
 from ggnbench.curvature import CurvatureOptimizer, check_feasible
 from ggnbench.devices import note_busy_cores, resolve_device, synchronize
 from ggnbench.errors import GGNBenchError, StepFailure
@@ -150,7 +150,7 @@ class RunConfig:
             self._validate_builtin()
         if (self.steps is None) == (self.epochs is None):
             raise GGNBenchError("give exactly one of --steps and --epochs")
-        counts = ("steps", "epochs", "batch_size", "eval_batch_size", "threads", "inverse_every")
+        counts = ("steps", "epochs", "batch_size", "eval_batch_size", "threads")
         for name in counts:
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -187,9 +187,8 @@ class RunConfig:
                 )
         if "damping" in spec.hyperparams and self.damping is None:
             raise GGNBenchError(f"optimizer {self.kind!r} needs --damping (>= 0)")
-        for name in ("damping", "momentum", "curvature_beta"):
-            if getattr(self, name) is not None:
-                check_non_negative(name, getattr(self, name))
+        for name in spec.hyperparams:
+            hyperparams.get(name).check(getattr(self, name))
 
     def _validate_class(self) -> None:
         given = [name for name in BUILTIN_FIELDS if getattr(self, name) is not None]
