@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from ggnbench import artifacts, epoch_cost, heal, lock, study  # noqa: E402
+from ggnbench import artifacts, epoch_cost, heal, layout, lock, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
 from ggnbench.figure_sets import FIGURE_SETS, applicable, outputs as figure_files  # noqa: E402
 from ggnbench.tables import TABLE_SETS  # noqa: E402

@@ -5,11 +5,11 @@ rule tune:
     input:
         dataset_ready,
     output:
-        f"{RESULTS}/manifests/tune/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.json",
+        layout.fill(layout.MANIFEST, results=RESULTS, stage="tune"),
     log:
-        f"{RESULTS}/logs/tune/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.log",
+        layout.fill(layout.JOB_LOG, results=RESULTS, stage="tune"),
     benchmark:
-        f"{RESULTS}/benchmarks/tune/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.tsv"
+        layout.fill(layout.JOB_BENCHMARK, results=RESULTS, stage="tune")
     params:
         runs=lambda w: json.dumps(
             study.chunk(config, "tune", w.problem, w.optimizer, w.device, int(w.chunk))
@@ -38,9 +38,9 @@ rule select_best:
             for i in range(study.n_chunks(config, "tune", w.problem, w.optimizer))
         ],
     output:
-        f"{RESULTS}/tuning/{{problem}}/{{optimizer}}/device={{device}}/best.json",
+        layout.fill(layout.BEST, results=RESULTS),
     log:
-        f"{RESULTS}/logs/select_best/{{problem}}/{{optimizer}}/device={{device}}.log",
+        layout.fill(layout.BEST_LOG, results=RESULTS),
     run:
         run_cli(["select-best", "--manifests", *input, "--out", output[0]], log[0])
 
@@ -50,11 +50,11 @@ rule final_seeds:
         data=dataset_ready,
         best=best_of,
     output:
-        f"{RESULTS}/manifests/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.json",
+        layout.fill(layout.MANIFEST, results=RESULTS, stage="final"),
     log:
-        f"{RESULTS}/logs/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.log",
+        layout.fill(layout.JOB_LOG, results=RESULTS, stage="final"),
     benchmark:
-        f"{RESULTS}/benchmarks/final/{{problem}}/{{optimizer}}/device={{device}}/chunk={{chunk}}.tsv"
+        layout.fill(layout.JOB_BENCHMARK, results=RESULTS, stage="final")
     params:
         runs=lambda w: json.dumps(
             study.chunk(config, "final", w.problem, w.optimizer, w.device, int(w.chunk))
@@ -91,7 +91,7 @@ rule seed_example_run:
         ),
         steps=lookup(dpath="seed_example/steps", within=config),
         seed=lookup(dpath="seed_example/seed", within=config),
-        root=seed_example_root(),
+        root=lambda w: seed_example_root(),  # the folder the data of either kind is in
         out=folder_of,
     threads: config["threads"]
     conda:

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ggnbench import study
+from ggnbench import layout, study
 from ggnbench.configcheck import config_error
 from ggnbench.errors import GGNBenchError
 
@@ -326,3 +326,26 @@ def test_planned_runs_name_every_field_a_run_records():
         recorded = RunConfig(**fields).to_dict()
         assert set(recorded) - set(fields) <= {"optimizer_class", "hparams"}, optimizer
         assert fields["allow_large_curvature"] is (optimizer == "kfra")
+
+
+def test_the_workflows_patterns_and_the_studys_paths_come_from_one_layout():
+    """A rule's output pattern (some parts left as wildcards) matches the study's own paths."""
+    config = resolved("config/quick.yaml")
+    for template, stage, path in [
+        (
+            layout.MANIFEST,
+            "tune",
+            study.manifest_path(config, "tune", "digits_cnn", "sgd", "cpu", 3),
+        ),
+        (layout.BEST, None, study.best_path(config, "digits_cnn", "sgd", "cpu")),
+    ]:
+        pattern = layout.fill(
+            template, results=config["results"], **({"stage": stage} if stage else {})
+        )
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern))
+        match = re.fullmatch(regex, path)
+        assert match and match["problem"] == "digits_cnn" and match["device"] == "cpu", pattern
+    run = study.run_dir(config, "digits_cnn", "sgd", "lr=0.1", "cpu", 42)
+    assert run == f"{config['results']}/runs/digits_cnn/sgd/lr=0.1/device=cpu/seed=42"
+    with pytest.raises(KeyError, match="'seed'"):
+        layout.fill(layout.MANIFEST, seed=1)

@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ggnbench import defaults, plugins
+from ggnbench import defaults, layout, plugins
 from ggnbench.devices import cuda_available
 from ggnbench.errors import GGNBenchError
 from ggnbench.optim import OPTIMIZERS, get_spec
@@ -320,7 +320,8 @@ def run_dir(
     Returns:
         The folder path, as a string.
     """
-    return f"{config['results']}/runs/{problem}/{optimizer}/{hp_dir}/device={device}/seed={seed}"
+    return layout.fill(layout.RUN, results=config["results"], problem=problem,
+                       optimizer=optimizer, point=hp_dir, device=device, seed=seed)  # fmt: skip
 
 
 def run_config(
@@ -505,10 +506,10 @@ def manifest_path(
     Returns:
         The path, as a string.
     """
-    return (
-        f"{config['results']}/manifests/{stage}/{problem}/{optimizer}/device={device}/"
-        f"chunk={index}.json"
-    )
+    return layout.fill(
+        layout.MANIFEST, results=config["results"], stage=stage, problem=problem,
+        optimizer=optimizer, device=device, chunk=index,
+    )  # fmt: skip
 
 
 def best_path(config: dict[str, Any], problem: str, optimizer: str, device: str) -> str:
@@ -523,7 +524,8 @@ def best_path(config: dict[str, Any], problem: str, optimizer: str, device: str)
     Returns:
         The path of ``best.json``.
     """
-    return f"{config['results']}/tuning/{problem}/{optimizer}/device={device}/best.json"
+    return layout.fill(layout.BEST, results=config["results"], problem=problem,
+                       optimizer=optimizer, device=device)  # fmt: skip
 
 
 def pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
