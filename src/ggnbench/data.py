@@ -8,17 +8,17 @@ and :func:`load_split` reads a split. Adding a dataset is one :data:`DATASETS` e
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import Dataset, Subset
 
 from ggnbench import sources
+from ggnbench.digits import digits_dataset
 from ggnbench.errors import GGNBenchError
 from ggnbench.idx import IdxContent
+from ggnbench.sources import DatasetSpec
 
 #: SHA-256 of Fashion-MNIST's four original files, decompressed (the files Debian's
 #: package dataset-fashion-mnist installs, recompressed, and torchvision downloads).
@@ -33,28 +33,6 @@ _IDX_FILES = (
     "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
     "t10k-labels-idx1-ubyte (or their .gz files)"
 )
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A dataset: how torchvision reads it, what its files hold, where it comes from.
-
-    Attributes:
-        name: Registry name.
-        torchvision: torchvision dataset class name; None for bundled data.
-        sources: Names of :data:`ggnbench.sources.SOURCES`, tried in this order.
-        files: The files of MNIST-format data a user can place by hand, for messages
-            (CIFAR's archive and extracted folder are named by its torchvision class).
-        content: What the decompressed files of MNIST-format data hold; None otherwise.
-        package: (system package, its folder below the system datasets root), or None.
-    """
-
-    name: str
-    torchvision: str | None
-    sources: tuple[str, ...]
-    files: str = ""
-    content: IdxContent | None = None
-    package: tuple[str, str] | None = None
 
 
 DATASETS: dict[str, DatasetSpec] = {
@@ -188,50 +166,3 @@ def download(
         The record of where the data came from.
     """
     return prepare(name, root, allow_download, folder, strict=True, context="download")
-
-
-DIGITS_CACHE = "digits/digits.pt"
-
-
-def load_digits_tensors(root: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-learn's bundled 8x8 handwritten digits as tensors.
-
-    The tensors are cached in ``root/digits/digits.pt`` (importing scikit-learn
-    takes seconds, which every short run would otherwise pay again).
-
-    Args:
-        root: Data root for the cache; no cache if None.
-
-    Returns:
-        Images of shape ``(1797, 1, 8, 8)`` scaled to [0, 1], and integer labels.
-    """
-    cache = Path(root) / DIGITS_CACHE if root is not None else None
-    if cache is not None and cache.exists():
-        images, labels = torch.load(cache, weights_only=True)
-        return images, labels
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
-    labels = torch.tensor(bunch.target, dtype=torch.long)
-    if cache is not None:
-        try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-            torch.save((images, labels), tmp)
-            os.replace(tmp, cache)
-        except OSError:
-            pass  # a read-only data root only costs the cache
-    return images, labels
-
-
-def digits_dataset(root: str | Path | None = None) -> TensorDataset:
-    """The whole digits data set as a tensor dataset.
-
-    Args:
-        root: Data root for the cache (see :func:`load_digits_tensors`).
-
-    Returns:
-        A dataset of ``(image, label)`` pairs.
-    """
-    return TensorDataset(*load_digits_tensors(root))

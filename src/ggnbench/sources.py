@@ -24,13 +24,12 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ggnbench import idx
+from ggnbench.digits import load_digits_tensors
 from ggnbench.errors import GGNBenchError
-
-if TYPE_CHECKING:
-    from ggnbench.data import DatasetSpec
+from ggnbench.idx import IdxContent
 
 #: Environment variable naming the root of system packages' dataset folders.
 SYSTEM_DATASETS_ENV = "GGNBENCH_SYSTEM_DATASETS"
@@ -43,6 +42,28 @@ RECORD = "ggnbench-source.json"
 #: by hand, which takes no ``--from``) or ``workflow`` (a workflow job: rerun the workflow).
 #: Under ``--no-download`` (the config's ``download: false``) none offers the network.
 CONTEXTS = ("download", "train", "workflow")
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset: how torchvision reads it, what its files hold, where it comes from.
+
+    Attributes:
+        name: Registry name.
+        torchvision: torchvision dataset class name; None for bundled data.
+        sources: Names of :data:`ggnbench.sources.SOURCES`, tried in this order.
+        files: The files of MNIST-format data a user can place by hand, for messages
+            (CIFAR's archive and extracted folder are named by its torchvision class).
+        content: What the decompressed files of MNIST-format data hold; None otherwise.
+        package: (system package, its folder below the system datasets root), or None.
+    """
+
+    name: str
+    torchvision: str | None
+    sources: tuple[str, ...]
+    files: str = ""
+    content: IdxContent | None = None
+    package: tuple[str, str] | None = None
 
 
 class Unavailable(Exception):
@@ -190,8 +211,6 @@ def _from_torchvision(spec: DatasetSpec, root: Path, options: dict[str, Any]) ->
 
 
 def _bundled(spec: DatasetSpec, root: Path, options: dict[str, Any]) -> str:
-    from ggnbench.data import load_digits_tensors
-
     load_digits_tensors(root)
     return "scikit-learn (sklearn.datasets.load_digits)"
 
