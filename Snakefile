@@ -10,7 +10,7 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 sys.path.insert(0, f"{workflow.basedir}/src")
 
-from ggnbench.configcheck import config_error, yaml_error  # noqa: E402
+from ggnbench.workflow.configcheck import config_error, yaml_error  # noqa: E402
 
 
 # A --configfile replaces the paper study instead of being merged into it.
@@ -49,12 +49,12 @@ rule all:
 
 # A run ends with the study's results in a few lines and the path of its HTML report.
 onsuccess:
-    from ggnbench.report import at_end
+    from ggnbench.report.report import at_end
 
     print(at_end(config, workflow.overwrite_configfiles or [], SCHEMA, succeeded=True))
 
 
 onerror:
-    from ggnbench.report import at_end
+    from ggnbench.report.report import at_end
 
     print(at_end(config, workflow.overwrite_configfiles or [], SCHEMA, succeeded=False))

@@ -17,7 +17,7 @@ import sys
 
 import yaml
 
-from ggnbench.train import RunConfig, run
+from ggnbench.run.train import RunConfig, run
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ Each extension names the factory that builds it for timing, the factory for its
 correctness gate (Monte-Carlo ones with many samples), the parameter attribute it
 fills, the autograd reference it is checked against, and its backend: BackPACK's
 (``backpack(...)`` around the backward of an extended model) or ggnbench's native GGN
-diagonal (:mod:`ggnbench.ggn`, hooks attached to the plain model; named ``...-native``).
+diagonal (:mod:`ggnbench.optimizers.ggn`, hooks attached to the plain model; named ``...-native``).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from backpack import extensions as ext
 from regions import REGIONS as _REGIONS
 from torch import nn
 
-from ggnbench import references as ref
-from ggnbench.ggn import NativeDiagGGN
-from ggnbench.optim import curvature_sources
+from ggnbench.optimizers import references as ref
+from ggnbench.optimizers.ggn import NativeDiagGGN
+from ggnbench.optimizers.optim import curvature_sources
 
 #: Monte-Carlo samples in the correctness gate of MC extensions.
 GATE_MC_SAMPLES = 256

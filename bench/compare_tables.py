@@ -31,7 +31,7 @@ MEASUREMENTS = re.compile(r"^(bench_|epoch_|job_runtimes$|time_per_step$)")
 ENVIRONMENT = ("provenance",)
 #: Columns that time or measure memory.
 TIMING = re.compile(r"(^|_)(time|seconds)(_|$)|_s$|_s_q[13]$|_ms$|_h$|memory|ratio")
-#: The fast evaluation path's tolerance on a loss (ggnbench.evaluation.evaluate).
+#: The fast evaluation path's tolerance on a loss (ggnbench.workload.evaluation.evaluate).
 LOSS_RTOL, LOSS_ATOL = 1e-5, 1e-6
 
 

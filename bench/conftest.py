@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cases import EXTENSIONS, NATIVE_OF, REGIONS, STEP_EXTENSIONS
 
 from ggnbench import provenance
-from ggnbench.problems import PROBLEMS
 from ggnbench.progress import Progress
+from ggnbench.workload.problems import PROBLEMS
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ import torch
 from cases import EXTENSIONS, MC_TOLERANCE
 from torch import nn
 
-from ggnbench import references as ref
-from ggnbench.problems import get_problem
+from ggnbench.optimizers import references as ref
+from ggnbench.workload.problems import get_problem
 
 GATE_SEED = 0
 HESSIAN_ENTRIES = 8

@@ -3,7 +3,7 @@
 A long run spends nearly all its time in steps, so this measures steps, not process
 start-up. For each optimizer (default: momentum SGD and DiagGGN-MC, at the Fashion-MNIST
 panel's settings from ``config/fmnist.yaml``) and each N in ``--jobs``, N worker processes
-train ``fmnist_2c2d`` at once through ggnbench's own loop (:func:`ggnbench.train.run`, the
+train ``fmnist_2c2d`` at once through ggnbench's own loop (:func:`ggnbench.run.train.run`, the
 tensor/fast path). After ``--warmup`` steps they meet at a barrier; then each times its
 steps for ``--seconds`` (the timed window), and profiles the next ``--profiled`` steps with
 ``torch.profiler``: the device's busy time is the union of the run's kernel and copy
@@ -93,8 +93,8 @@ def device_intervals(prof: Any) -> list[tuple[float, float]]:
 
 def run_fields(config_path: Path, optimizer: str, device: str, data_root: Path) -> dict:
     """RunConfig fields of one run of the panel's optimizer, at the panel's settings."""
-    from ggnbench import study
-    from ggnbench.configcheck import load_study
+    from ggnbench.workflow import study
+    from ggnbench.workflow.configcheck import load_study
 
     config = load_study(config_path, SCHEMA)
     point = study.hparam_grid(config, PROBLEM, optimizer)[0]
@@ -109,7 +109,7 @@ def session(fields: dict, args: argparse.Namespace, barrier: Any, profile: bool)
     import torch
 
     from ggnbench.devices import resolve_device, synchronize
-    from ggnbench.train import RunConfig, run
+    from ggnbench.run.train import RunConfig, run
 
     device = resolve_device(args.device)
     marks: dict[str, Any] = {"steps": []}

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from ggnbench.problems import Problem, train_transform
+from ggnbench.workload.problems import Problem, train_transform
 
 #: Images in the stand-in training set (CIFAR-10's 50,000; shuffling draws a permutation).
 TRAIN_SIZE = 50_000

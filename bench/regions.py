@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from ggnbench.devices import synchronize
-from ggnbench.problems import get_problem
+from ggnbench.workload.problems import get_problem
 
 Setup = Callable[[], tuple[tuple, dict]]
 Target = Callable[..., None]

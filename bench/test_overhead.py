@@ -14,9 +14,9 @@ from cases import EXTENSIONS, STEP_EXTENSIONS
 from regions import OPTIMIZER_REGIONS, REGIONS, Subject
 from torch import nn
 
-from ggnbench.memory import peak_memory
-from ggnbench.optim import build_optimizer
-from ggnbench.problems import get_problem
+from ggnbench.optimizers.optim import build_optimizer
+from ggnbench.run.memory import peak_memory
+from ggnbench.workload.problems import get_problem
 
 INPUT_SEED = 0
 

@@ -18,7 +18,7 @@ from conftest import Case
 from regions import REGIONS
 from test_overhead import build
 
-from ggnbench.memory import peak_memory
+from ggnbench.run.memory import peak_memory
 
 
 def test_race(benchmark, race, bench_rounds):

@@ -17,8 +17,8 @@ import tempfile
 
 import torch
 
-from ggnbench.synthetic import write_mnist
-from ggnbench.train import RunConfig, run
+from ggnbench.run.train import RunConfig, run
+from ggnbench.workload.synthetic import write_mnist
 
 HPARAMS = {
     "sgd": {"lr": 0.01, "momentum": 0.9},

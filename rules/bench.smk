@@ -69,7 +69,7 @@ rule bench:
 
 
 # The end-to-end benchmark: a few steps and one evaluation per (problem, optimizer) on
-# every data/evaluation path, interleaved; then the tables (ggnbench.epoch_cost).
+# every data/evaluation path, interleaved; then the tables (ggnbench.workflow.epoch_cost).
 
 
 rule epoch_bench_run:

@@ -6,10 +6,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
-from ggnbench import artifacts, epoch_cost, heal, layout, lock, study  # noqa: E402
+from ggnbench.report import artifacts  # noqa: E402
+from ggnbench.workflow import epoch_cost, heal, layout, lock, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
-from ggnbench.figure_sets import FIGURE_SETS, applicable, outputs as figure_files  # noqa: E402
-from ggnbench.tables import TABLE_SETS  # noqa: E402
+from ggnbench.report.figure_sets import FIGURE_SETS, applicable, outputs as figure_files  # noqa: E402
+from ggnbench.report.tables import TABLE_SETS  # noqa: E402
 
 try:
     DEVICES = study.resolve_devices(config)
@@ -58,7 +59,7 @@ def input_folder(wildcards, input):
 
 
 def table_outputs(name):
-    """Every file of a table set (ggnbench.tables), its CSV tables shown in the report."""
+    """Every file of a table set (ggnbench.report.tables), its CSV tables shown in the report."""
     table_set = TABLE_SETS[name]
     shown = {f"{RESULTS}/tables/{t}.csv": t for t in table_set.tables}
     category = table_set.category
@@ -70,7 +71,7 @@ def table_outputs(name):
 
 
 def drawn_files(name):
-    """The files of the figures of a set that apply to this study (ggnbench.figure_sets)."""
+    """The files of the figures of a set that apply to this study (ggnbench.report.figure_sets)."""
     return figure_files(name, f"{RESULTS}/figures", applicable(config, name))
 
 
@@ -147,7 +148,7 @@ def gpu_all_slots(wildcards):
 
 def dataset_ready(wildcards):
     """The marker of the dataset a problem needs."""
-    from ggnbench.problems import get_problem
+    from ggnbench.workload.problems import get_problem
 
     return study.dataset_marker(config, get_problem(wildcards.problem).dataset)
 
@@ -194,7 +195,7 @@ def epoch_bench_targets():
 
 def epoch_bench_data(wildcards):
     """The markers of the datasets the end-to-end benchmark reads."""
-    from ggnbench.problems import get_problem
+    from ggnbench.workload.problems import get_problem
 
     problems = {case["run"]["problem"] for case in epoch_cost.plan(config, wildcards.device)}
     datasets = sorted({get_problem(p).dataset for p in problems})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ggnbench.synthetic import write_mnist
+from ggnbench.workload.synthetic import write_mnist
 
 #: Every device a test runs on: CUDA cases are always collected and skip, with the
 #: reason, where torch sees no GPU (they show as skipped, never as missing).

@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 from backpack import extend
 
-from ggnbench.problems import get_problem, make_loaders
+from ggnbench.workload.problems import get_problem, make_loaders
 
 HERE = Path(__file__).parent
 

@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ggnbench import aggregate, results
-from ggnbench.best_point import select_best
 from ggnbench.errors import GGNBenchError
-from ggnbench.sweep import sweep
-from ggnbench.train import RunConfig
+from ggnbench.report import aggregate
+from ggnbench.run import results
+from ggnbench.run.sweep import sweep
+from ggnbench.run.train import RunConfig
+from ggnbench.workflow.best_point import select_best
 
 DATA_ROOT = tempfile.mkdtemp(prefix="ggnbench-test-data-")
 
@@ -163,7 +164,7 @@ def test_time_to_target_counts_not_reached():
 
 
 def test_tables_in_three_formats(tmp_path):
-    from ggnbench.tables import write_table
+    from ggnbench.report.tables import write_table
 
     paths = write_table(pd.DataFrame({"a": [1.23456789], "b": ["x_y"]}), tmp_path, "t")
     assert [p.suffix for p in paths] == [".csv", ".md", ".tex"]

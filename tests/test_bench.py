@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ggnbench import benchagg
 from ggnbench.errors import GGNBenchError
-from ggnbench.problems import PROBLEMS
+from ggnbench.report import benchagg
+from ggnbench.workload.problems import PROBLEMS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,7 +208,7 @@ torch.linalg.eigh = _broken
 
 
 def test_a_case_that_cannot_be_measured_is_a_row_and_the_rest_is_kept(tmp_path, monkeypatch):
-    from ggnbench.benchsuite import run_suite
+    from ggnbench.workflow.benchsuite import run_suite
 
     (tmp_path / "silent_nan_eigh.py").write_text(SILENT_NAN_EIGH)
     monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{ROOT / 'src'}")
@@ -234,7 +234,7 @@ def test_a_case_that_cannot_be_measured_is_a_row_and_the_rest_is_kept(tmp_path, 
 
 
 def test_a_suite_that_stops_without_results_is_one_line_with_the_log(tmp_path):
-    from ggnbench.benchsuite import run_suite
+    from ggnbench.workflow.benchsuite import run_suite
 
     out, log = tmp_path / "cpu.json", tmp_path / "cpu.log"
     match = r"stopped \(pytest exit 2\) without results: .*unknown extension \['Magic'\].*cpu.log"

@@ -12,22 +12,13 @@ from importlib import metadata
 import pytest
 
 import ggnbench
-from ggnbench import (
-    cli,
-    commands,
-    curvature,
-    data,
-    devices,
-    evaluation,
-    optim,
-    problems,
-    sources,
-    tables,
-    tensordata,
-    train,
-)
+from ggnbench import cli, commands, devices
 from ggnbench.errors import GGNBenchError
-from ggnbench.figure_sets import FIGURE_SETS
+from ggnbench.optimizers import curvature, optim
+from ggnbench.report import tables
+from ggnbench.report.figure_sets import FIGURE_SETS
+from ggnbench.run import train
+from ggnbench.workload import data, evaluation, problems, sources, tensordata
 
 ROOT = ggnbench.SOURCE_PYPROJECT.parent
 
@@ -179,7 +170,7 @@ def unknown_value_errors() -> list[tuple[str, Callable[[], object], list[str]]]:
     def run_config(**fields):
         return lambda: train.RunConfig("digits_cnn", "sgd", lr=0.1, steps=1, **fields).validate()
 
-    from ggnbench import epoch_cost
+    from ggnbench.workflow import epoch_cost
 
     return [
         ("problem", lambda: problems.get_problem("nope"), list(problems.PROBLEMS)),
@@ -281,7 +272,7 @@ def test_no_message_lists_a_registrys_names_by_hand():
     package = ROOT / "src" / "ggnbench"
     found = [
         f"{path.name}:{line}: {registry} {what}"
-        for path in sorted(package.glob("*.py"))
+        for path in sorted(package.rglob("*.py"))
         for line, registry, what in hand_typed_lists(path.read_text())
     ]
     assert not found, "names typed by hand; take them from the registry:\n" + "\n".join(found)

@@ -3,10 +3,10 @@ import dataclasses
 import pytest
 import torch
 
-from ggnbench import data, sources
 from ggnbench.errors import GGNBenchError
-from ggnbench.problems import get_problem, make_loaders
-from ggnbench.tensordata import TensorImages
+from ggnbench.workload import data, sources
+from ggnbench.workload.problems import get_problem, make_loaders
+from ggnbench.workload.tensordata import TensorImages
 from tests.conftest import make_cifar10_root, make_mnist_root
 
 
@@ -185,7 +185,7 @@ def test_deepobs_evaluation_loaders(tmp_path):
 
 
 def test_no_holdout_trains_on_every_training_example(tmp_path):
-    from ggnbench.problems import NO_HOLDOUT
+    from ggnbench.workload.problems import NO_HOLDOUT
 
     root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
     loaders = make_loaders(
@@ -204,7 +204,7 @@ def test_the_2c2d_network_is_deepobs_s_weight_for_weight():
     from scipy.stats import truncnorm as tn
     from torch import nn
 
-    from ggnbench import models
+    from ggnbench.workload import models
 
     def _truncated_normal_init(tensor, mean=0, stddev=1):
         total_size = tensor.numel()

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from ggnbench import epoch_cost, study
 from ggnbench.errors import GGNBenchError
+from ggnbench.workflow import epoch_cost, study
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"

@@ -3,8 +3,9 @@
 import pandas as pd
 import pytest
 
-from ggnbench import evidence, results, tables
 from ggnbench.errors import GGNBenchError
+from ggnbench.report import evidence, tables
+from ggnbench.run import results
 
 
 def test_config_table_has_one_row_per_leaf():

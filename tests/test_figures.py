@@ -11,8 +11,9 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer
 
-from ggnbench import cli, figure_sets, figures, paper
-from ggnbench.styles import optimizer_styles
+from ggnbench import cli
+from ggnbench.report import figure_sets, figures, paper
+from ggnbench.report.styles import optimizer_styles
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = "mypackage.optim:Lion"
@@ -164,8 +165,8 @@ def test_one_colour_per_optimizer_in_every_figure():
 
 
 def test_styles_follow_the_registry_then_sorted_other_names():
-    from ggnbench.optim import OPTIMIZERS
-    from ggnbench.styles import MARKERS, PALETTE
+    from ggnbench.optimizers.optim import OPTIMIZERS
+    from ggnbench.report.styles import MARKERS, PALETTE
 
     one = optimizer_styles(["z.mod:Z", "a.mod:A", "sgd"])
     other = optimizer_styles(["a.mod:A", "z.mod:Z"])
@@ -306,7 +307,7 @@ def test_heatmap_marks_diverged_and_not_run_cells_apart():
 
 @pytest.fixture(scope="module")
 def quick() -> dict:
-    from ggnbench.configcheck import load_study
+    from ggnbench.workflow.configcheck import load_study
 
     return load_study(ROOT / "config/quick.yaml", ROOT / "config/schema.yaml")
 

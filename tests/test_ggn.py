@@ -8,11 +8,11 @@ from backpack import backpack, extend
 from backpack.extensions import DiagGGNExact, DiagGGNMC
 from torch import nn
 
-from ggnbench import references
 from ggnbench.errors import GGNBenchError
-from ggnbench.ggn import NativeDiagGGN, sqrt_hessian
-from ggnbench.optim import DiagGGN, backward, prepare
-from ggnbench.problems import PROBLEMS
+from ggnbench.optimizers import references
+from ggnbench.optimizers.ggn import NativeDiagGGN, sqrt_hessian
+from ggnbench.optimizers.optim import DiagGGN, backward, prepare
+from ggnbench.workload.problems import PROBLEMS
 
 #: Every problem's network with both reductions; All-CNN-C (100 classes, the reference's
 #: slowest case at 8 s a sample) with one sample and mean reduction only.
@@ -270,12 +270,12 @@ def test_native_optimizer_steps_as_the_backpack_one(curvature):
 
 def test_per_sample_slices_sum_as_one(monkeypatch):
     """Large batches form the per-sample gradients a slice of samples at a time."""
-    import ggnbench.ggn
+    import ggnbench.optimizers.ggn
 
     model, x, y = inputs("cifar10_3c3d", 3)
     loss_fn = nn.CrossEntropyLoss()
     whole = native_diagonal(model, loss_fn, x, y, "exact")
-    monkeypatch.setattr(ggnbench.ggn, "CHUNK_ELEMENTS", 1)  # one sample per slice
+    monkeypatch.setattr(ggnbench.optimizers.ggn, "CHUNK_ELEMENTS", 1)  # one sample per slice
     sliced = native_diagonal(model, loss_fn, x, y, "exact")
     for name in whole:
         torch.testing.assert_close(sliced[name], whole[name], rtol=1e-12, atol=0)

@@ -14,18 +14,19 @@ from backpack.extensions import KFAC, KFLR, KFRA, DiagHessian
 from torch import nn
 from torch.func import hessian, jacrev
 
-from ggnbench import cli, kfac
-from ggnbench.configcheck import config_error
-from ggnbench.curvature import (
+from ggnbench import cli
+from ggnbench.errors import GGNBenchError, StepFailure
+from ggnbench.optimizers import kfac
+from ggnbench.optimizers.curvature import (
     CurvatureOptimizer,
     CurvatureSource,
     RunningAverage,
     check_feasible,
     dense_curvature_bytes,
 )
-from ggnbench.errors import GGNBenchError, StepFailure
-from ggnbench.kfac import KroneckerFactored, factor_inverses, tikhonov_pi
-from ggnbench.problems import get_problem
+from ggnbench.optimizers.kfac import KroneckerFactored, factor_inverses, tikhonov_pi
+from ggnbench.workflow.configcheck import config_error
+from ggnbench.workload.problems import get_problem
 from tests import reference_bpoptim
 from tests.conftest import make_mnist_root
 from tests.conftest import train_trace as trace
@@ -442,7 +443,8 @@ HESSIAN = CurvatureSource(DiagHessian, "diag_h", "diagonal")
 
 
 def test_a_new_curvature_optimizer_is_one_class_and_one_registry_entry(monkeypatch, tmp_path):
-    from ggnbench import optim, study
+    from ggnbench.optimizers import optim
+    from ggnbench.workflow import study
 
     entry = optim.OptimizerSpec(
         lambda params, lr, damping, **o: DiagHessianNewton(params, lr, damping, **o),

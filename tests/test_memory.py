@@ -1,6 +1,6 @@
 import torch
 
-from ggnbench.memory import peak_memory
+from ggnbench.run.memory import peak_memory
 
 
 def test_cpu_peak_counts_live_tensor_bytes_exactly():

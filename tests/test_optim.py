@@ -7,9 +7,9 @@ from backpack import backpack, extend
 from backpack.extensions import DiagGGNExact, DiagGGNMC
 from torch import nn
 
-from ggnbench import references
 from ggnbench.errors import GGNBenchError
-from ggnbench.optim import DiagGGN, backpack_extensions, build_optimizer
+from ggnbench.optimizers import references
+from ggnbench.optimizers.optim import DiagGGN, backpack_extensions, build_optimizer
 from tests.settings_optim import CASES
 
 IDS = [c["id"] for c in CASES]
@@ -228,9 +228,10 @@ def test_every_hyperparameter_is_declared_once_and_reaches_the_run_and_the_comma
     """The hyperparameter registry gives RunConfig's fields, the options and the checks."""
     import dataclasses
 
-    from ggnbench import cli, hyperparams
-    from ggnbench.optim import OPTIMIZERS
-    from ggnbench.train import RunConfig
+    from ggnbench import cli
+    from ggnbench.optimizers import hyperparams
+    from ggnbench.optimizers.optim import OPTIMIZERS
+    from ggnbench.run.train import RunConfig
 
     fields = {f.name for f in dataclasses.fields(RunConfig)}
     assert set(hyperparams.HYPERPARAMETERS) <= fields
@@ -257,7 +258,7 @@ def test_every_hyperparameter_is_declared_once_and_reaches_the_run_and_the_comma
     ],
 )
 def test_a_hyperparameter_refuses_a_value_past_its_bound(name, value, message):
-    from ggnbench import hyperparams
+    from ggnbench.optimizers import hyperparams
 
     with pytest.raises(GGNBenchError, match=re.escape(message)):
         hyperparams.get(name).check(value)
@@ -268,6 +269,6 @@ def test_a_hyperparameter_refuses_a_value_past_its_bound(name, value, message):
     [("damping", 0.0), ("inverse_every", 1), ("backend", "native"), ("momentum", None)],
 )
 def test_a_hyperparameter_takes_a_value_on_its_bound(name, value):
-    from ggnbench import hyperparams
+    from ggnbench.optimizers import hyperparams
 
     hyperparams.get(name).check(value)

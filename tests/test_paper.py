@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ggnbench import aggregate, cli, paper, results
+from ggnbench import cli
+from ggnbench.report import aggregate, paper
+from ggnbench.run import results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,7 +166,7 @@ def test_per_epoch_comparison_by_hand(tmp_path):
 
 
 def test_summary_names_the_data_and_the_verdicts(tmp_path):
-    from ggnbench import summary
+    from ggnbench.report import summary
 
     tables = synthetic_study(tmp_path)
     assert cli.main(["tables", "paper", "--tables", str(tables), "--out", str(tables)]) == 0
@@ -187,7 +189,8 @@ def test_summary_names_the_data_and_the_verdicts(tmp_path):
 def test_summary_data_lines_say_whether_the_files_are_the_originals(tmp_path):
     import json
 
-    from ggnbench import data, summary
+    from ggnbench.report import summary
+    from ggnbench.workload import data
 
     shipped = data.DATASETS["fmnist"].content.sha256
     folders = []

@@ -12,11 +12,12 @@ import pytest
 import torch
 import yaml
 
-from ggnbench import plugins, study
 from ggnbench.errors import GGNBenchError
-from ggnbench.problems import get_problem, make_loaders
-from ggnbench.sweep import apply_best, train_to_folder
-from ggnbench.train import RunConfig, run
+from ggnbench.optimizers import plugins
+from ggnbench.run.sweep import apply_best, train_to_folder
+from ggnbench.run.train import RunConfig, run
+from ggnbench.workflow import study
+from ggnbench.workload.problems import get_problem, make_loaders
 from tests.conftest import DEVICES, USER_OPTIMIZER
 
 ROOT = Path(__file__).resolve().parents[1]

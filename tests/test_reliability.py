@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ggnbench import aggregate, cli, heal, lock, results
-from ggnbench.configcheck import check_file, config_error, yaml_error
-from ggnbench.data import load_split
+from ggnbench import cli
 from ggnbench.errors import GGNBenchError
-from ggnbench.sweep import sweep
+from ggnbench.report import aggregate
+from ggnbench.run import results
+from ggnbench.run.sweep import sweep
+from ggnbench.workflow import heal, lock
+from ggnbench.workflow.configcheck import check_file, config_error, yaml_error
+from ggnbench.workload.data import load_split
 from tests.conftest import hold_lock, make_mnist_root
 from tests.test_aggregate import DATA_ROOT
 from tests.test_aggregate import digits_config as aggregate_digits_config

@@ -12,9 +12,10 @@ import struct
 import numpy as np
 import pytest
 
-from ggnbench import cli, data, idx, sources
+from ggnbench import cli
 from ggnbench.errors import GGNBenchError
-from ggnbench.synthetic import write_idx
+from ggnbench.workload import data, idx, sources
+from ggnbench.workload.synthetic import write_idx
 
 #: Debian's dataset-fashion-mnist, where installed: the only real data these tests meet.
 PACKAGE = sources.Path(sources.SYSTEM_DATASETS) / "fashion-mnist"

@@ -4,9 +4,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ggnbench import layout, study
-from ggnbench.configcheck import config_error
 from ggnbench.errors import GGNBenchError
+from ggnbench.workflow import layout, study
+from ggnbench.workflow.configcheck import config_error
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -88,7 +88,7 @@ def test_path_numbers_round_trip(value):
 
 def paper_rates() -> dict[tuple[str, str], float]:
     """The paper's DeepOBS baselines, from its table shipped in reference/paper."""
-    from ggnbench import paper
+    from ggnbench.report import paper
 
     table = paper.best_settings()
     names = {"Momentum": "sgd", "Adam": "adam"}
@@ -215,12 +215,12 @@ def enums(node, found=None) -> list[list]:
 def test_schema_enums_match_the_registries():
     import sys
 
-    from ggnbench.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
-    from ggnbench.evaluation import EVAL_PATHS
-    from ggnbench.optim import OPTIMIZERS, curvature_sources
-    from ggnbench.problems import EVALUATIONS, PROBLEMS
-    from ggnbench.tensordata import DATA_PATHS
-    from ggnbench.train import HOLDOUTS
+    from ggnbench.optimizers.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
+    from ggnbench.optimizers.optim import OPTIMIZERS, curvature_sources
+    from ggnbench.run.train import HOLDOUTS
+    from ggnbench.workload.evaluation import EVAL_PATHS
+    from ggnbench.workload.problems import EVALUATIONS, PROBLEMS
+    from ggnbench.workload.tensordata import DATA_PATHS
 
     sys.path.insert(0, str(ROOT / "bench"))
     from cases import EXTENSIONS, REGIONS
@@ -315,7 +315,7 @@ def test_the_slowest_optimizers_jobs_start_first():
 def test_planned_runs_name_every_field_a_run_records():
     # select-best holds each run folder's run.json to the plan: a field the plan leaves out
     # but the run records (allow_large_curvature) made every folder look foreign.
-    from ggnbench.train import RunConfig
+    from ggnbench.run.train import RunConfig
 
     config = resolved("config/config.yaml")
     config["optimizers"]["kfra"]["per_problem"] = {"mnist_logreg": {"allow_large_curvature": True}}

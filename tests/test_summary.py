@@ -7,8 +7,10 @@ import docutils.core
 import pandas as pd
 import pytest
 
-from ggnbench import artifacts, cli, configcheck, report, summary
-from ggnbench.figure_sets import FIGURE_SETS
+from ggnbench import cli
+from ggnbench.report import artifacts, report, summary
+from ggnbench.report.figure_sets import FIGURE_SETS
+from ggnbench.workflow import configcheck
 from tests.test_paper import ROOT, synthetic_study
 
 #: The synthetic study's configuration (synthetic_study's runs), validated with defaults.

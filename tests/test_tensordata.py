@@ -10,14 +10,14 @@ from backpack import extend
 from torch import nn
 
 from ggnbench.errors import GGNBenchError
-from ggnbench.evaluation import evaluate, inference_network
-from ggnbench.problems import get_problem, make_loaders
-from ggnbench.tensordata import TensorImages
-from ggnbench.train import RunConfig, run
+from ggnbench.run.train import RunConfig, run
+from ggnbench.workload.evaluation import evaluate, inference_network
+from ggnbench.workload.problems import get_problem, make_loaders
+from ggnbench.workload.tensordata import TensorImages
 from tests.conftest import DEVICES, make_cifar10_root, make_mnist_root
 
 SPLITS = ("train", "valid", "test", "train_eval")
-#: The fast evaluation path's stated tolerances (ggnbench.evaluation.evaluate).
+#: The fast evaluation path's stated tolerances (ggnbench.workload.evaluation.evaluate).
 LOSS_RTOL, LOSS_ATOL, ACCURACY_ATOL = 1e-5, 1e-6, 1e-3
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ggnbench import cli, defaults
-from ggnbench.train import RunConfig, run
+from ggnbench.run.train import RunConfig, run
 from tests import reference_example
 from tests.conftest import make_mnist_root, train_trace
 from tests.reference_bpoptim import bpoptim_trace
@@ -346,7 +346,7 @@ class OffsetLoss(torch.nn.Module):
 
 def offset_run(monkeypatch, tmp_path, offset, during):
     """Three steps of digits_cnn whose loss is offset in training or in evaluation."""
-    from ggnbench import problems
+    from ggnbench.workload import problems
 
     loss = OffsetLoss(offset, during)
     monkeypatch.setattr(problems.Problem, "loss_fn", lambda self: loss)

@@ -6,12 +6,13 @@ import torch
 from backpack import backpack, extend
 from torch import nn
 
-from ggnbench import aggregate, results
-from ggnbench.best_point import select_best
 from ggnbench.errors import GGNBenchError
-from ggnbench.optim import DiagGGN
-from ggnbench.problems import PROBLEMS, get_problem
-from ggnbench.train import RunResult, _summary, evaluate
+from ggnbench.optimizers.optim import DiagGGN
+from ggnbench.report import aggregate
+from ggnbench.run import results
+from ggnbench.run.train import RunResult, _summary, evaluate
+from ggnbench.workflow.best_point import select_best
+from ggnbench.workload.problems import PROBLEMS, get_problem
 
 #: DeepOBS's parameter counts (and the example network's).
 PARAMETERS = {
@@ -147,7 +148,8 @@ def test_time_per_step_table_by_hand():
 
 def test_table_sets_registry(tmp_path, capsys):
     """Every table set has a builder; a builder that misses a table writes nothing."""
-    from ggnbench import cli, tables
+    from ggnbench import cli
+    from ggnbench.report import tables
 
     for name, table_set in tables.TABLE_SETS.items():
         assert callable(table_set.build), name
@@ -172,7 +174,7 @@ def test_every_figure_of_the_registry_has_one_drawing_function():
     import subprocess
     import sys
 
-    from ggnbench import figure_sets, figures
+    from ggnbench.report import figure_sets, figures
 
     registered = {name for figure_set in figure_sets.FIGURE_SETS.values() for name in figure_set}
     assert set(figures.DRAWINGS) == registered
@@ -189,6 +191,6 @@ def test_every_figure_of_the_registry_has_one_drawing_function():
     assert figure_sets.outputs("paper", "f") == [
         "f/paper_curves.png", "f/paper_curves.pdf", "f/paper_epochs.png", "f/paper_epochs.pdf"
     ]  # fmt: skip
-    light = "import sys, ggnbench.figure_sets; print('matplotlib' in sys.modules)"
+    light = "import sys, ggnbench.report.figure_sets; print('matplotlib' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", light], capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr

@@ -444,7 +444,7 @@ def test_real_fashion_mnist_through_the_workflow(tmp_path):
     done = snakemake("all", "--cores", "2", "--configfile", "config.yaml", workdir=tmp_path,
                      timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    from ggnbench.data import DATASETS
+    from ggnbench.workload.data import DATASETS
 
     results = tmp_path / "results"
     runs = pd.read_csv(results / "tables" / "runs.csv")

@@ -17,20 +17,21 @@ from typing import Any
 
 import yaml
 
-from ggnbench import CHECKOUT, defaults, plugins
-from ggnbench.data import DATASET_NAMES, DATASETS
+from ggnbench import CHECKOUT, defaults
 from ggnbench.devices import DEVICE_NAMES
-from ggnbench.epoch_cost import PATHS
 from ggnbench.errors import GGNBenchError
-from ggnbench.evaluation import EVAL_PATHS
-from ggnbench.figure_sets import FIGURE_SETS
-from ggnbench.hyperparams import HYPERPARAMETERS, Hyperparameter
-from ggnbench.optim import OPTIMIZERS
-from ggnbench.problems import EVALUATIONS, PROBLEMS
-from ggnbench.sources import SOURCES
-from ggnbench.tables import json_argument
-from ggnbench.tensordata import DATA_PATHS
-from ggnbench.train import HOLDOUTS
+from ggnbench.optimizers import plugins
+from ggnbench.optimizers.hyperparams import HYPERPARAMETERS, Hyperparameter
+from ggnbench.optimizers.optim import OPTIMIZERS
+from ggnbench.report.figure_sets import FIGURE_SETS
+from ggnbench.report.tables import json_argument
+from ggnbench.run.train import HOLDOUTS
+from ggnbench.workflow.epoch_cost import PATHS
+from ggnbench.workload.data import DATASET_NAMES, DATASETS
+from ggnbench.workload.evaluation import EVAL_PATHS
+from ggnbench.workload.problems import EVALUATIONS, PROBLEMS
+from ggnbench.workload.sources import SOURCES
+from ggnbench.workload.tensordata import DATA_PATHS
 
 
 def names(registry: Iterable[str], last: str = "or") -> str:
@@ -68,7 +69,7 @@ SCHEMA = CHECKOUT / "config" / "schema.yaml"
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     """Run ``ggnbench sweep``."""
-    from ggnbench.sweep import sweep
+    from ggnbench.run.sweep import sweep
 
     if not isinstance(args.runs, list):
         raise GGNBenchError("--runs must be a JSON list of {out, config} objects")
@@ -80,8 +81,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 def cmd_select_best(args: argparse.Namespace) -> None:
     """Run ``ggnbench select-best``."""
-    from ggnbench.best_point import select_best
-    from ggnbench.results import atomic_write_json
+    from ggnbench.run.results import atomic_write_json
+    from ggnbench.workflow.best_point import select_best
 
     best = select_best(args.manifests)
     atomic_write_json(args.out, best)
@@ -95,7 +96,7 @@ def cmd_select_best(args: argparse.Namespace) -> None:
 
 def cmd_tables(args: argparse.Namespace) -> None:
     """Run ``ggnbench tables NAME``."""
-    from ggnbench import tables
+    from ggnbench.report import tables
 
     options = {
         key: value
@@ -107,7 +108,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
 
 
 #: The figure set ``ggnbench figures`` draws without a flag; every other set of
-#: :data:`~ggnbench.figure_sets.FIGURE_SETS` has its flag (``--seed-example`` for
+#: :data:`~ggnbench.report.figure_sets.FIGURE_SETS` has its flag (``--seed-example`` for
 #: ``seed_example``).
 DEFAULT_FIGURE_SET = "study"
 
@@ -125,7 +126,7 @@ def _figure_flag(figure_set: str) -> str:
 
 def cmd_figures(args: argparse.Namespace) -> None:
     """Run ``ggnbench figures``."""
-    from ggnbench import figures
+    from ggnbench.report import figures
 
     flagged = [name for name in FIGURE_SETS if getattr(args, name, False)]
     figure_set = flagged[0] if flagged else DEFAULT_FIGURE_SET
@@ -135,7 +136,7 @@ def cmd_figures(args: argparse.Namespace) -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> None:
     """Run ``ggnbench check-config``."""
-    from ggnbench.configcheck import check_file, plan_error
+    from ggnbench.workflow.configcheck import check_file, plan_error
 
     for path in args.configfile:
         problem = check_file(path, args.schema) or plan_error(path, args.schema)
@@ -181,10 +182,10 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 def cmd_epoch_bench(args: argparse.Namespace) -> None:
     """Run ``ggnbench epoch-bench``."""
-    from ggnbench import epoch_cost
-    from ggnbench.configcheck import load_study
     from ggnbench.progress import Progress
-    from ggnbench.results import atomic_write_text
+    from ggnbench.run.results import atomic_write_text
+    from ggnbench.workflow import epoch_cost
+    from ggnbench.workflow.configcheck import load_study
 
     section: dict = {"repeats": 3, "paths": list(epoch_cost.PATHS)}
     if args.configfile is not None:
@@ -268,7 +269,7 @@ def _add_select_best(sub: argparse._SubParsersAction) -> None:
 
 def _add_tables(sub: argparse._SubParsersAction) -> None:
     """Add ``ggnbench tables``."""
-    from ggnbench.tables import TABLE_SETS
+    from ggnbench.report.tables import TABLE_SETS
 
     p = sub.add_parser(
         "tables",
@@ -292,7 +293,7 @@ def _add_tables(sub: argparse._SubParsersAction) -> None:
 
 def _add_figures(sub: argparse._SubParsersAction) -> None:
     """Add ``ggnbench figures``."""
-    from ggnbench.figure_sets import FIGURE_FORMATS
+    from ggnbench.report.figure_sets import FIGURE_FORMATS
 
     p = sub.add_parser(
         "figures",
@@ -314,14 +315,14 @@ def _add_figures(sub: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="FIGURE",
         help="draw only these figures of the set (the workflow names those that apply to its "
-        "study: ggnbench.figure_sets.applicable)",
+        "study: ggnbench.report.figure_sets.applicable)",
     )
     p.set_defaults(func=cmd_figures)
 
 
 def cmd_summary(args: argparse.Namespace) -> None:
     """Run ``ggnbench summary``."""
-    from ggnbench import summary
+    from ggnbench.report import summary
 
     path = summary.write(args.tables, args.config, args.out)
     print(f"summary -> {path}")
@@ -329,7 +330,7 @@ def cmd_summary(args: argparse.Namespace) -> None:
 
 def cmd_report(args: argparse.Namespace) -> None:
     """Run ``ggnbench report``."""
-    from ggnbench import report
+    from ggnbench.report import report
 
     print(report.make(args.configfile, args.out, args.schema))
 
@@ -401,8 +402,8 @@ def _eval_every(text: str) -> int | str:
 def cmd_train(args: argparse.Namespace) -> None:
     """Run ``ggnbench train``."""
     from ggnbench.progress import Progress
-    from ggnbench.sweep import train_to_folder
-    from ggnbench.train import RunConfig, numerical_note
+    from ggnbench.run.sweep import train_to_folder
+    from ggnbench.run.train import RunConfig, numerical_note
 
     if args.optimizer is None and args.optimizer_class is None:
         raise GGNBenchError("give --optimizer (a built-in name) or --optimizer-class MODULE:CLASS")
@@ -454,7 +455,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_download(args: argparse.Namespace) -> None:
     """Run ``ggnbench download``."""
-    from ggnbench import data
+    from ggnbench.workload import data
 
     record = data.download(
         args.dataset, args.data_root, allow_download=not args.no_download, folder=args.source
@@ -600,7 +601,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def cmd_synth_mnist(args: argparse.Namespace) -> None:
     """Run ``ggnbench synth-mnist``."""
-    from ggnbench.synthetic import write_mnist
+    from ggnbench.workload.synthetic import write_mnist
 
     write_mnist(args.data_root, args.folder, args.n_train, args.n_test, args.seed)
     print(
@@ -663,7 +664,7 @@ def _add_download(sub: argparse._SubParsersAction) -> None:
 
 def cmd_bench_suite(args: argparse.Namespace) -> None:
     """Run ``ggnbench bench-suite``."""
-    from ggnbench.benchsuite import run_suite
+    from ggnbench.workflow.benchsuite import run_suite
 
     selection = [a for a in args.selection if a != "--"]
     unmeasured = run_suite(args.suite, args.out, args.log, selection)
@@ -697,7 +698,7 @@ def _add_bench_suite(sub: argparse._SubParsersAction) -> None:
 
 
 def data_context(args: argparse.Namespace) -> str:
-    """Who reads a command's missing-data message (:data:`ggnbench.sources.CONTEXTS`).
+    """Who reads a command's missing-data message (:data:`ggnbench.workload.sources.CONTEXTS`).
 
     ``ggnbench download`` takes ``--from``; with ``--done`` it is the workflow's download
     job. ``sweep`` is a workflow job, and so is ``epoch-bench --cases`` (its ``--configfile``

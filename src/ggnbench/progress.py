@@ -102,7 +102,7 @@ class Progress:
                 self._write(self.line())
 
     def step(self, done: int, total: int, loss: float) -> None:
-        """The training loop's progress callback (:data:`ggnbench.train.StepCallback`).
+        """The training loop's progress callback (:data:`ggnbench.run.train.StepCallback`).
 
         Args:
             done: Steps done.
