@@ -99,7 +99,7 @@ def device(request: pytest.FixtureRequest) -> str:
 
 
 HOLD = (
-    "import sys, time; from ggnbench import lock; lock.acquire(sys.argv[1]); "
+    "import sys, time; from ggnbench.workflow import lock; lock.acquire(sys.argv[1]); "
     "print('held', flush=True); time.sleep(120)"
 )
 

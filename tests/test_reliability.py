@@ -263,7 +263,7 @@ def test_finished_run_with_another_configuration_is_not_replaced(tmp_path, capsy
 def test_lock_refuses_a_second_holder_and_dies_with_its_process(tmp_path):
     holder = hold_lock(tmp_path / "results")
     try:
-        probe = [sys.executable, "-c", "import sys; from ggnbench import lock; "
+        probe = [sys.executable, "-c", "import sys; from ggnbench.workflow import lock; "
                  "lock.acquire(sys.argv[1])", str(tmp_path / "results")]  # fmt: skip
         busy = subprocess.run(probe, capture_output=True, text=True)
         assert busy.returncode != 0
