@@ -2,6 +2,7 @@
 
 import base64
 import re
+from pathlib import Path
 
 import docutils.core
 import pandas as pd
@@ -134,14 +135,14 @@ def test_what_a_run_prints_at_its_end(study, monkeypatch):
         and "ggnbench report --configfile a.yaml" in several
     )
 
-    def unwritable(*args):
+    def unwritable(*args, **kwargs):
         raise OSError(13, "Permission denied", "results/report.html")
 
     monkeypatch.setattr(report, "make", unwritable)  # the run succeeded: no traceback
     line = report.at_end(config, ["a.yaml"], "s.yaml", succeeded=True)
     assert line.startswith("ggnbench: the report was not written: ") and "Permission" in line
     calls = []
-    monkeypatch.setattr(report, "make", lambda *a: calls.append(a) or "the results")
+    monkeypatch.setattr(report, "make", lambda *a, **k: calls.append(a) or "the results")
     assert report.at_end(config, ["a.yaml"], "s.yaml", succeeded=True) == "the results"
     assert [str(c[0]) for c in calls] == ["a.yaml"]
 
@@ -162,3 +163,28 @@ def test_artifacts_follow_the_switches_and_the_figures_that_apply(tmp_path):
     figure_set, name = artifacts.HEADLINE_FIGURE
     assert name in FIGURE_SETS[figure_set]
     assert artifacts.headline_figure(config) == "r/figures/learning_curves.png"
+
+
+def test_a_run_into_another_results_folder_is_reported_from_that_folder(tmp_path, monkeypatch):
+    """``snakemake --config results=DIR``: the report reads and writes DIR, not the config's."""
+    import subprocess
+
+    from ggnbench.report import report
+    from ggnbench.workflow.configcheck import load_study
+
+    calls = []
+
+    def fake_run(command, **_):
+        calls.append(command)
+        Path(command[command.index("--report") + 1]).write_text("<html></html>")
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(report.subprocess, "run", fake_run)
+    root = Path(__file__).resolve().parents[1]
+    config = load_study(root / "config/quick.yaml", root / "config/schema.yaml")
+    config["results"] = str(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere" / "report").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "report" / "summary.rst").write_text("made by the run\n")
+    report.at_end(config, [root / "config/quick.yaml"], root / "config/schema.yaml", True)
+    assert calls and calls[0][-2:] == ["--config", f"results={tmp_path / 'elsewhere'}"]
+    assert (tmp_path / "elsewhere" / "report.html").exists()

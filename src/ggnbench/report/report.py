@@ -21,13 +21,17 @@ from ggnbench.workflow.configcheck import load_study
 STYLESHEET = CHECKOUT / "rules" / "report" / "style.css"
 
 
-def make(configfile: str | Path, out: str | Path | None, schema: str | Path) -> str:
+def make(
+    configfile: str | Path, out: str | Path | None, schema: str | Path, results: str | None = None
+) -> str:
     """Write the summary and the HTML report of a study.
 
     Args:
         configfile: The study config.
         out: The HTML file; ``RESULTS/report.html`` if None.
         schema: The config schema.
+        results: The results folder, when a run overrode the config's
+            (``--config results=DIR``); None: the config's.
 
     Returns:
         The results in a few lines, the report's path last.
@@ -36,6 +40,9 @@ def make(configfile: str | Path, out: str | Path | None, schema: str | Path) -> 
         GGNBenchError: If snakemake could not write the report (its error and the log).
     """
     config = load_study(configfile, schema)
+    override = [] if results is None else ["--config", f"results={results}"]
+    if results is not None:
+        config["results"] = results
     results = Path(config["results"])
     out = Path(out) if out is not None else results / "report.html"
     summary.write(results / "tables", config, results / "report" / "summary.rst")
@@ -45,7 +52,7 @@ def make(configfile: str | Path, out: str | Path | None, schema: str | Path) -> 
     snakefile = str(CHECKOUT / "Snakefile")
     command = [sys.executable, "-m", "snakemake", "report_targets", "--snakefile", snakefile,
                "--report", str(out), "--report-stylesheet", str(STYLESHEET),
-               "--configfile", str(configfile)]  # fmt: skip
+               "--configfile", str(configfile), *override]  # fmt: skip
     with open(log, "w") as stream:
         code = subprocess.run(command, stdout=stream, stderr=subprocess.STDOUT).returncode
     if code != 0 or not out.exists():
@@ -82,7 +89,7 @@ def at_end(
     if len(configfiles) > 1:
         return f"{summary.render_text(results / 'tables')}\nthe HTML report: {command}"
     try:
-        return make(configfile, None, schema)
+        return make(configfile, None, schema, results=str(results))
     except (GGNBenchError, OSError) as err:  # the run's results stand; only the report is missing
         return f"ggnbench: the report was not written: {err}; {command} writes it"
 
