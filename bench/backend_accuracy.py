@@ -37,8 +37,9 @@ def main() -> int:
         for seed in config["final_seeds"]:
             for backend in ("backpack", "native"):
                 cfg = RunConfig(
-                    args.problem, optimizer, lr=args.lr, damping=args.damping,
-                    curvature_average="mean", backend=backend, seed=seed,
+                    args.problem, optimizer, lr=args.lr, seed=seed,
+                    hparams={"damping": args.damping, "curvature_average": "mean",
+                             "backend": backend},
                     steps=problem.get("steps"), epochs=problem.get("epochs"),
                     eval_every=0, data_root=config["data_root"], download=False, threads=1,
                 )  # fmt: skip

@@ -51,9 +51,10 @@ def main() -> None:
     opt_times: dict[str, list[float]] = {name: [] for name in HPARAMS}
     for _ in range(args.repeats):
         for name, hparams in HPARAMS.items():  # interleaved: each repeat visits all
-            cfg = RunConfig(args.problem, name, steps=args.steps, eval_every=0,
-                            batch_size=args.batch_size, data_root=root, download=False,
-                            **hparams)  # fmt: skip
+            lr, rest = hparams["lr"], {k: v for k, v in hparams.items() if k != "lr"}
+            cfg = RunConfig(args.problem, name, lr, rest, steps=args.steps, eval_every=0,
+                            batch_size=args.batch_size, data_root=root,
+                            download=False)  # fmt: skip
             result = run(cfg)
             train = [r for r in result.records if r["split"] == "train"]
             times = [b["time_s"] - a["time_s"] for a, b in itertools.pairwise(train)]

@@ -7,6 +7,7 @@ A directive stands alone on its lines, outside code blocks, and takes literal ar
     {{ paper("best_hyperparameters.csv", where={"problem": "fmnist_2c2d"}) }}
     {{ measurements() }}
     {{ config_reference() }}
+    {{ hyperparameters() }}
 
 ``measured`` reads ``reference/measured/<device>/<name>/<file>.csv`` and renders the
 selected rows and columns as a table, with the command, date, commit and machine of the
@@ -16,7 +17,8 @@ renders a note with that command; anything else that is wrong (an undeclared fol
 missing file, column or ``COMMAND.md`` field, a selection without rows) is a warning
 naming it, which fails ``mkdocs build --strict``. ``paper`` reads the paper's published
 numbers in ``reference/paper/``. ``measurements`` lists the declared folders and their
-state; ``config_reference`` renders ``config/schema.yaml``, one row per key.
+state; ``config_reference`` renders ``config/schema.yaml``, one row per key;
+``hyperparameters`` renders the optimizer registry's hyperparameters.
 """
 
 from __future__ import annotations
@@ -443,10 +445,7 @@ def schema_rows(schema: dict[str, Any]) -> list[dict[str, str]]:
         if isinstance(extra, dict):
             extra = resolve(schema, extra)
             name = PLACEHOLDERS.get(path.rpartition(".")[2], "<name>")
-            if "if" in extra:  # an optimizer: by class, or a built-in curvature optimizer
-                children(f"{path}.<curvature optimizer>", resolve(schema, extra["else"]))
-                children(f"{path}.<name, with class>", resolve(schema, extra["then"]))
-            elif extra.get("type") == "object" or "properties" in extra:
+            if extra.get("type") == "object" or "properties" in extra:
                 children(f"{path}.{name}", extra)
             else:  # any other key is a value of this kind (a constructor argument)
                 visit(f"{path}.<hyperparameter>", extra, False)
@@ -519,6 +518,39 @@ def config_reference(ctx: Context, where_in: str) -> str:
     return "\n".join(out)
 
 
+def hyperparameters(ctx: Context, where_in: str) -> str:
+    """The ``hyperparameters`` directive: the built-in optimizers' hyperparameters.
+
+    Read from the registry (``ggnbench.optimizers.optim.OPTIMIZERS``), the one place they
+    are declared: a study's optimizer entry and ``ggnbench train`` take exactly these.
+
+    Args:
+        ctx: The context.
+        where_in: The page (for messages).
+
+    Returns:
+        Markdown: one table of the optimizers, one of the hyperparameters.
+    """
+    import sys
+
+    sys.path.insert(0, str(ctx.root / "src"))
+    from ggnbench.optimizers.optim import OPTIMIZERS
+    from ggnbench.optimizers.optim import hyperparameters as declared
+
+    lines = ["| optimizer | label | hyperparameters besides `lr` |", "| --- | --- | --- |"]
+    for name, spec in OPTIMIZERS.items():
+        taken = ", ".join(f"`{h}`" for h in spec.names) or "none"
+        lines.append(f"| `{name}` | {escape(spec.label or name)} | {taken} |")
+    lines += ["", "| key | values | grid axis | required | description |",
+              "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    for h in declared().values():
+        lines.append(
+            f"| `{h.name}` | {escape(h.accepts)} | {'yes' if h.grid else 'no'} "
+            f"| {'yes' if h.required else 'no'} | {escape(h.help)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 # Expansion and the MkDocs events --------------------------------------------------------
 
 DIRECTIVES = {
@@ -526,6 +558,7 @@ DIRECTIVES = {
     "paper": paper,
     "measurements": measurements,
     "config_reference": config_reference,
+    "hyperparameters": hyperparameters,
 }
 
 

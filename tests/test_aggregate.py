@@ -19,7 +19,13 @@ DATA_ROOT = tempfile.mkdtemp(prefix="ggnbench-test-data-")
 
 def digits_config(**overrides) -> dict:
     base = RunConfig(
-        "digits_cnn", "sgd", lr=0.1, momentum=0.9, steps=6, eval_every=3, data_root=DATA_ROOT
+        "digits_cnn",
+        "sgd",
+        lr=0.1,
+        hparams={"momentum": 0.9},
+        steps=6,
+        eval_every=3,
+        data_root=DATA_ROOT,
     ).to_dict()
     base.update(overrides)
     return base

@@ -154,7 +154,7 @@ def test_each_hyperparameter_option_names_exactly_the_optimizers_taking_it(monke
 
     for hyperparameter in optim.hyperparameters():
         text = entry(parser, "--" + hyperparameter.replace("_", "-"))
-        taking = {n for n, s in optim.OPTIMIZERS.items() if hyperparameter in s.hyperparams}
+        taking = {n for n, s in optim.OPTIMIZERS.items() if hyperparameter in s.names}
         assert named(text) == taking, f"--{hyperparameter}: {text}"
     dense = {
         name

@@ -140,8 +140,8 @@ def test_the_configuration_reference_has_every_key():
     rows = {row["key"]: row for row in hooks.schema_rows(schema)}
     keys = [
         "results", "epoch_bench.steps", "problems.<problem>.epochs",
-        "optimizers.<curvature optimizer>.damping", "optimizers.sgd.momentum",
-        "optimizers.<name, with class>.class", "seed_example.variants.<variant>.lr",
+        "optimizers.<optimizer>.class", "optimizers.<optimizer>.<hyperparameter>",
+        "optimizers.<optimizer>.per_problem.<problem>.tune", "seed_example.variants.<variant>.lr",
     ]  # fmt: skip
     for key in keys:
         assert rows[key]["description"], key
@@ -150,6 +150,19 @@ def test_the_configuration_reference_has_every_key():
     assert rows["epoch_bench.steps"]["default"] == "20"
     text, problems = render("{{ config_reference() }}", ROOT)
     assert problems == [] and "## `epoch_bench`" in text and "`epoch_bench.repeats`" in text
+
+
+def test_the_hyperparameter_reference_is_the_registry_s():
+    from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
+
+    text, problems = render("{{ hyperparameters() }}", ROOT)
+    assert problems == []
+    for name, spec in OPTIMIZERS.items():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{name}` |"))
+        assert all(f"`{h}`" in row for h in spec.names), row
+    for h in hyperparameters().values():
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{h.name}` |"))
+        assert hooks.escape(h.accepts) in row and ("| yes |" in row) == (h.grid or h.required)
 
 
 def test_the_docs_render_without_problems():

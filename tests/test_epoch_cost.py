@@ -56,7 +56,7 @@ def test_the_plan_times_the_selected_pairs_at_a_few_steps_with_one_evaluation(co
     assert cases[0]["study"]["tune_runs"] == 2 and cases[1]["study"]["tune_runs"] == 2
     assert all(c["study"]["final_runs"] == 3 for c in cases)
     assert cases[0]["run"]["lr"] == 0.1  # the grid's first point
-    assert cases[1]["run"]["damping"] == 0.1
+    assert cases[1]["run"]["hparams"]["damping"] == 0.1
 
 
 def test_an_unknown_timed_optimizer_is_named(config):

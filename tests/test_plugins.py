@@ -95,7 +95,9 @@ def test_lists_are_axes_and_scalars_fixed(user_module):
     assert tune[1]["out"] == "results/runs/digits_cnn/sign/lr=0.1/scale=0.5/device=cpu/seed=0"
     assert tune[1]["config"]["hparams"] == {"scale": 0.5}
     assert tune[1]["config"]["optimizer_class"] == "user_optim:SignSGD"
-    assert tune[1]["config"]["optimizer"] == "sign" and tune[1]["config"]["damping"] is None
+    assert (
+        tune[1]["config"]["optimizer"] == "sign" and "damping" not in tune[1]["config"]["hparams"]
+    )
 
     config["optimizers"]["sign"]["scale"] = 0.5  # now fixed
     final = study.runs(config, "final", "digits_cnn", "sign", "cpu")[0]
@@ -117,10 +119,10 @@ def test_a_built_in_under_another_name(user_module):
     study.check_plan(config)
     run_ = study.runs(config, "tune", "digits_cnn", "sign", "cpu")[0]
     assert run_["out"].endswith("sign/lr=0.1/damping=1.0/device=cpu/seed=0")
-    assert run_["config"]["backend"] == "native" and "hparams" not in run_["config"]
+    assert run_["config"]["hparams"]["backend"] == "native"
     assert run_["config"]["optimizer_class"] == "diag_ggn_mc"
     built_in = study.runs(config, "tune", "digits_cnn", "diag_ggn_mc", "cpu")[0]["config"]
-    assert "optimizer_class" not in built_in and "hparams" not in built_in  # run.json unchanged
+    assert "optimizer_class" not in built_in and set(built_in["hparams"]) == {"damping"}
 
 
 @pytest.mark.parametrize(
@@ -151,7 +153,8 @@ def records(**fields) -> list[tuple]:
 
 @pytest.mark.parametrize("weight_decay", [None, 0.01])
 def test_torch_sgd_by_import_path_equals_the_built_in(weight_decay):
-    built_in = records(optimizer="sgd", lr=0.1, momentum=0.5, weight_decay=weight_decay)
+    built_in = records(optimizer="sgd", lr=0.1, hparams={"momentum": 0.5},
+                       weight_decay=weight_decay)  # fmt: skip
     by_path = records(optimizer="plain_sgd", optimizer_class="torch.optim:SGD", lr=0.1,
                       hparams={"momentum": 0.5}, weight_decay=weight_decay)  # fmt: skip
     assert by_path == built_in
@@ -177,7 +180,8 @@ def same_trace(ours: list[tuple], theirs: list[tuple], exact: bool) -> None:
 def test_the_example_without_momentum_is_diag_ggn_step_for_step(curvature, device):
     # Its step reads BackPACK's diagonal: only backpack_extensions() tells ggnbench to
     # extend the model and enter backpack(...); the MC samples come from the same RNG.
-    built_in = records(optimizer=f"diag_ggn_{curvature}", lr=0.1, damping=0.5, device=device)
+    built_in = records(optimizer=f"diag_ggn_{curvature}", lr=0.1, hparams={"damping": 0.5},
+                       device=device)  # fmt: skip
     example = records(optimizer="mom", optimizer_class="momentum_diag_ggn:MomentumDiagGGN",
                       lr=0.1, hparams={"damping": 0.5, "momentum": 0.0,
                                        "curvature": curvature}, device=device)  # fmt: skip
@@ -278,10 +282,31 @@ def test_train_command_with_a_class_and_hparams(user_dir, tmp_path):
     unfound = cli(*common, "--out", "x", cwd=tmp_path, pythonpath=tmp_path)
     assert "module 'user_optim' is not importable" in unfound.stderr
     assert len(unfound.stderr.strip().splitlines()) == 1
-    built_in = cli("train", "--problem", "digits_cnn", "--optimizer", "sgd", "--lr", "0.1",
-                   "--hparam", "momentum=0.9", "--steps", "1", "--out", "y", cwd=tmp_path,
-                   pythonpath=tmp_path)  # fmt: skip
-    assert "--hparam sets arguments of --optimizer-class" in built_in.stderr
+    # A built-in's hyperparameter by --hparam is its option: one mapping either way.
+    sgd = [
+        "train",
+        "--problem",
+        "digits_cnn",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.1",
+        "--hparam",
+        "momentum=0.9",
+        "--steps",
+        "1",
+        "--no-download",
+        "--threads",
+        "1",
+    ]
+    built_in = cli(*sgd, "--out", "y", cwd=tmp_path, pythonpath=tmp_path)
+    assert built_in.returncode == 0, built_in.stderr
+    config = json.loads((tmp_path / "y" / "run.json").read_text())["config"]
+    assert config["hparams"] == {"momentum": 0.9}
+    twice = cli(*sgd, "--momentum", "0.9", "--out", "z", cwd=tmp_path, pythonpath=tmp_path)
+    assert twice.stderr.strip().splitlines() == [
+        "error: momentum is given twice (its option and --hparam); give it once"
+    ]
 
 
 def test_check_config_imports_the_classes(user_dir, tmp_path):

@@ -45,17 +45,9 @@ def test_shipped_configs_are_valid(name):
         (lambda c: c["optimizers"]["sgd"].update(lr=[]), "optimizers/sgd/lr", "non-empty"),
         (lambda c: c["optimizers"]["sgd"].update(lr=[-1]), "optimizers/sgd/lr/0", "minimum"),
         (lambda c: c["optimizers"]["sgd"].update(lr=["x"]), "optimizers/sgd/lr/0", "type"),
-        (lambda c: c["optimizers"].update(lbfgs={"lr": [1], "momentum": 0.9}), "lbfgs", "momentum"),
         (lambda c: c.update(threads=0), "threads", "minimum"),
         (lambda c: c.update(final_seeds=[]), "final_seeds", "non-empty"),
-        (lambda c: c["optimizers"]["diag_ggn_mc"].update(damping=[-1.0]), "damping/0", "minimum"),
         (lambda c: c.update(devices=["tpu"]), "devices", "tpu"),
-        (
-            lambda c: c["optimizers"]["diag_ggn_mc"].update(backend="jax"),
-            "diag_ggn_mc/backend",
-            "jax",
-        ),
-        (lambda c: c["optimizers"]["sgd"].update(backend="native"), "optimizers/sgd", "backend"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(edit, key, words):
@@ -64,6 +56,43 @@ def test_bad_config_is_one_line_naming_the_key(edit, key, words):
     message = config_error(config, SCHEMA)
     assert message is not None and "\n" not in message
     assert key in message and words in message
+
+
+@pytest.mark.parametrize(
+    "edit,words",
+    [
+        (lambda c: c["optimizers"].update(lbfgs={"lr": [1], "momentum": 0.9}),
+         "optimizers/lbfgs: no built-in optimizer is named 'lbfgs'"),
+        (lambda c: c["optimizers"]["diag_ggn_mc"].update(damping=[-1.0]),
+         "optimizers/diag_ggn_mc on digits_cnn: damping must be a finite number >= 0, got -1.0"),
+        (lambda c: c["optimizers"]["diag_ggn_mc"].update(damping=[float("inf")]),
+         "numbers must be finite"),
+        (lambda c: c["optimizers"]["diag_ggn_mc"].update(damping=[0.0]), None),
+        (lambda c: c["optimizers"]["diag_ggn_mc"].update(backend="jax"),
+         "diag_ggn_mc on digits_cnn: backend must be backpack | native, got 'jax'"),
+        (lambda c: c["optimizers"]["diag_ggn_mc"].update(backend=["backpack", "native"]),
+         "diag_ggn_mc on digits_cnn: backend takes one value, not a list"),
+        (lambda c: c["optimizers"]["sgd"].update(backend="native"),
+         "optimizers/sgd on digits_cnn: 'sgd' does not take backend; it takes lr, momentum"),
+        (lambda c: c["optimizers"]["diag_ggn_mc"].update(curvature_beta=1.0),
+         "curvature_beta must be a finite number >= 0 and < 1, got 1.0"),
+        (lambda c: c["optimizers"]["diag_ggn_mc"].update(curvature_beta=0.0), None),
+    ],
+)  # fmt: skip
+def test_a_hyperparameter_is_checked_against_the_registry_before_any_job(edit, words):
+    # The schema holds the entry's shape; the registry its hyperparameters' names and values.
+    config = resolved("config/quick.yaml")
+    edit(config)
+    schema_message = config_error(config, SCHEMA)
+    if schema_message is not None:
+        assert words is not None and words in schema_message
+        return
+    if words is None:
+        study.check_plan(config)
+        return
+    with pytest.raises(GGNBenchError) as err:
+        study.check_plan(config)
+    assert words in str(err.value) and "\n" not in str(err.value)
 
 
 def test_devices():
@@ -116,8 +145,9 @@ def test_paper_protocol():
            for o in ("kfac", "kflr", "kfra")}  # fmt: skip
     assert ran == {"kfac": set(paper), "kflr": set(paper[:3]), "kfra": {"mnist_logreg"}}
     kfra = next(r for r in tune if r["config"]["optimizer"] == "kfra")["config"]
-    assert kfra["curvature_average"] == "mean" and kfra["shared_factors"] == "aliased"
-    assert kfra["inverse_every"] == 1 and kfra["backend"] is None
+    assert kfra["hparams"]["curvature_average"] == "mean"
+    assert kfra["hparams"]["shared_factors"] == "aliased"
+    assert kfra["hparams"]["inverse_every"] == 1 and "backend" not in kfra["hparams"]
     assert {r["config"]["seed"] for r in final} == set(range(42, 52))
     assert not [
         r
@@ -136,19 +166,19 @@ def test_paper_protocol():
         assert study.runs(config, "tune", problem, optimizer, "cpu") == []
         assert runs[0]["out"] == f"results/runs/{problem}/{optimizer}/lr={lr!r}/device=cpu/seed=42"
         if optimizer == "sgd":
-            assert runs[0]["config"]["momentum"] == 0.9
+            assert runs[0]["config"]["hparams"]["momentum"] == 0.9
     for problem in ("mnist_logreg", "cifar10_3c3d"):
         run = study.runs(config, "tune", problem, "diag_ggn_mc", "cpu")[0]
-        assert run["config"]["curvature_average"] == "mean"
+        assert run["config"]["hparams"]["curvature_average"] == "mean"
     example = study.runs(config, "tune", "mnist_cnn", "diag_ggn_mc", "cpu")[0]
-    assert example["config"]["curvature_average"] == "none"
+    assert example["config"]["hparams"]["curvature_average"] == "none"
     assert (
         example["out"]
         == "results/runs/mnist_cnn/diag_ggn_mc/lr=0.0001/damping=0.0001/device=cpu/seed=0"
     )
-    assert example["config"]["lr"] == 1e-4 and example["config"]["damping"] == 1e-4
+    assert example["config"]["lr"] == 1e-4 and example["config"]["hparams"]["damping"] == 1e-4
     sgd = study.runs(config, "tune", "mnist_cnn", "sgd", "cpu")[0]
-    assert sgd["config"]["momentum"] == 0.9 and sgd["config"]["damping"] is None
+    assert sgd["config"]["hparams"] == {"momentum": 0.9}
     assert "damping" not in sgd["out"]
     best = study.runs(config, "final", "mnist_cnn", "adam", "cuda")[0]
     assert best["out"].endswith("adam/best/device=cuda/seed=42") and best["config"]["lr"] is None
@@ -212,11 +242,23 @@ def enums(node, found=None) -> list[list]:
     return found
 
 
+def properties(node, found=None) -> set[str]:
+    """Every key a schema declares under ``properties``, anywhere."""
+    found = set() if found is None else found
+    if isinstance(node, dict):
+        found |= set(node.get("properties") or {})
+        for value in node.values():
+            properties(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            properties(value, found)
+    return found
+
+
 def test_schema_enums_match_the_registries():
     import sys
 
-    from ggnbench.optimizers.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
-    from ggnbench.optimizers.optim import OPTIMIZERS, curvature_sources
+    from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
     from ggnbench.run.train import HOLDOUTS
     from ggnbench.workload.evaluation import EVAL_PATHS
     from ggnbench.workload.problems import EVALUATIONS, PROBLEMS
@@ -234,16 +276,17 @@ def test_schema_enums_match_the_registries():
     networks = schema["properties"]["bench"]["properties"]["networks"]
     assert tuple(networks["default"]) == tuple(PROBLEMS)
     assert tuple(EXTENSIONS) in found and tuple(REGIONS) in found
-    assert CURVATURE_AVERAGES in found and HOLDOUTS in found and BACKENDS in found
-    assert SHARED_FACTORS in found and DATA_PATHS in found and EVAL_PATHS in found
-    # First-order optimizers have their own blocks; every curvature optimizer shares one,
-    # which holds every hyperparameter any of them takes (adding one edits no schema).
-    named = set(schema["properties"]["optimizers"]["properties"])
-    assert named == set(OPTIMIZERS) - set(curvature_sources())
-    curvature_keys = set(schema["$defs"]["curvature_entry"]["properties"])
-    for name in curvature_sources():
-        assert {"lr", *OPTIMIZERS[name].hyperparams} - {"weight_decay"} <= curvature_keys
-    pattern = re.compile(schema["$defs"]["class_entry"]["properties"]["class"]["pattern"])
+    assert DATA_PATHS in found and EVAL_PATHS in found
+    # The optimizers and their hyperparameters are the registry's alone: the schema names
+    # neither (one entry shape for every optimizer; its other keys are checked against the
+    # registry by check_plan), so adding an optimizer or a hyperparameter edits no schema.
+    keys = properties(schema["$defs"]["optimizer_entry"])
+    keys |= properties(schema["properties"]["optimizers"]) | set(schema["$defs"])
+    assert not keys & set(OPTIMIZERS) and not keys & set(hyperparameters())
+    assert {"lr", "problems", "per_problem", "tune", "class"} <= keys
+    for choices in (h.choices for h in hyperparameters().values() if h.choices):
+        assert tuple(choices) not in found
+    pattern = re.compile(schema["$defs"]["optimizer_entry"]["properties"]["class"]["pattern"])
     assert all(pattern.match(name) for name in OPTIMIZERS)
 
 
@@ -256,7 +299,7 @@ def test_backend_reaches_the_run_configuration():
     mc = study.run_config(
         config, "digits_cnn", "diag_ggn_mc", {"lr": 0.1, "damping": 1.0}, "cpu", 0
     )
-    assert exact["backend"] == "native" and mc["backend"] == "backpack"
+    assert exact["hparams"]["backend"] == "native" and mc["hparams"]["backend"] == "backpack"
 
 
 def test_the_paper_config_spells_out_the_schema_defaults_it_relies_on():

@@ -101,8 +101,8 @@ def _split(result, split: str) -> list[tuple[int, float, float]]:
 
 
 @pytest.mark.parametrize(
-    "optimizer", [{"optimizer": "sgd", "momentum": 0.9},
-                  {"optimizer": "diag_ggn_mc", "damping": 0.1}],
+    "optimizer", [{"optimizer": "sgd", "hparams": {"momentum": 0.9}},
+                  {"optimizer": "diag_ggn_mc", "hparams": {"damping": 0.1}}],
 )  # fmt: skip
 def test_training_is_bitwise_the_same_on_both_paths(roots, optimizer):
     """DiagGGN-MC draws its samples from the global RNG, which the loaders also draw from."""

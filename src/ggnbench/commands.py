@@ -20,9 +20,8 @@ import yaml
 from ggnbench import CHECKOUT, defaults
 from ggnbench.devices import DEVICE_NAMES
 from ggnbench.errors import GGNBenchError
-from ggnbench.optimizers import plugins
-from ggnbench.optimizers.hyperparams import HYPERPARAMETERS, Hyperparameter
-from ggnbench.optimizers.optim import OPTIMIZERS
+from ggnbench.optimizers.hyperparams import Hyperparameter
+from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
 from ggnbench.report.figure_sets import FIGURE_SETS
 from ggnbench.report.tables import json_argument
 from ggnbench.run.train import HOLDOUTS
@@ -59,7 +58,7 @@ def takers(hyperparameter: str) -> str:
     Returns:
         ``taken by a, b and c`` (registry order).
     """
-    taking = [name for name, spec in OPTIMIZERS.items() if hyperparameter in spec.hyperparams]
+    taking = [name for name, spec in OPTIMIZERS.items() if hyperparameter in spec.names]
     return f"taken by {names(taking, 'and')}"
 
 
@@ -407,18 +406,18 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     if args.optimizer is None and args.optimizer_class is None:
         raise GGNBenchError("give --optimizer (a built-in name) or --optimizer-class MODULE:CLASS")
-    if args.hparam and args.optimizer_class is None:
-        raise GGNBenchError("--hparam sets arguments of --optimizer-class; give that too")
     name = args.optimizer or args.optimizer_class.rpartition(":")[2].rpartition(".")[2]
+    options = {h: getattr(args, h) for h in hyperparameters() if getattr(args, h) is not None}
+    twice = sorted(set(options) & {key for key, _ in args.hparam})
+    if twice:
+        raise GGNBenchError(f"{twice[0]} is given twice (its option and --hparam); give it once")
     cfg = RunConfig(
         problem=args.problem,
         optimizer=name,
         optimizer_class=args.optimizer_class,
-        hparams=dict(args.hparam)
-        if plugins.is_import_path(args.optimizer_class or "")
-        else dict(args.hparam) or None,
+        hparams={**options, **dict(args.hparam)},
         lr=args.lr,
-        **{name: getattr(args, name) for name in HYPERPARAMETERS},
+        weight_decay=args.weight_decay,
         seed=args.seed,
         device=args.device,
         steps=args.steps,
@@ -485,7 +484,7 @@ def _add_hyperparameter(p: argparse.ArgumentParser, hyperparameter: Hyperparamet
         hyperparameter.flag,
         type=None if hyperparameter.choices else kind,
         choices=list(hyperparameter.choices) if hyperparameter.choices else None,
-        help=f"{hyperparameter.help} ({takers(hyperparameter.name)})",
+        help=f"{hyperparameter.help}: {hyperparameter.accepts} ({takers(hyperparameter.name)})",
     )
 
 
@@ -514,12 +513,18 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         type=_hparam,
         default=[],
         metavar="KEY=VALUE",
-        help="a constructor argument of --optimizer-class (repeatable; VALUE is read as "
-        "YAML: 0.9, true, name)",
+        help="a hyperparameter by name, as the options below give a built-in's: for "
+        "--optimizer-class, a constructor argument (repeatable; VALUE is read as YAML: 0.9, "
+        "true, name)",
     )
     p.add_argument("--lr", type=_float, required=True, help="learning rate (> 0)")
-    for hyperparameter in HYPERPARAMETERS.values():
+    for hyperparameter in hyperparameters().values():
         _add_hyperparameter(p, hyperparameter)
+    p.add_argument(
+        "--weight-decay",
+        type=_float,
+        help="L2 on weights (>= 0), for every optimizer; default: the problem's own",
+    )
     p.add_argument(
         "--allow-large-curvature",
         action="store_true",

@@ -23,9 +23,11 @@ from torch.optim import Optimizer
 
 from ggnbench.checks import check_non_negative, check_positive
 from ggnbench.errors import GGNBenchError
-from ggnbench.optimizers import diag_ggn, hyperparams, kfac, plugins
+from ggnbench.optimizers import diag_ggn, kfac, plugins
+from ggnbench.optimizers import hyperparams as hp
 from ggnbench.optimizers.curvature import CurvatureSource
 from ggnbench.optimizers.diag_ggn import DiagGGN
+from ggnbench.optimizers.hyperparams import Hyperparameter
 
 __all__ = [
     "OPTIMIZERS",
@@ -42,11 +44,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """How to build one named optimizer.
+    """How to build one named optimizer, and what it takes.
 
     Attributes:
-        factory: Builds the optimizer from parameters and hyperparameters.
-        hyperparams: Names of the hyperparameters it accepts (besides ``lr``).
+        factory: Builds the optimizer: ``factory(params, lr=..., weight_decay=..., **h)``
+            with ``h`` the given hyperparameters of ``hyperparams``.
+        hyperparams: The hyperparameters it takes besides ``lr`` and the problem's weight
+            decay (:class:`~ggnbench.optimizers.hyperparams.Hyperparameter`).
         cost: Time of one step relative to SGD's, for scheduling (the workflow starts the
             slowest jobs first); measured on fmnist_2c2d at one thread (README; KFRA,
             refused there, is given KFLR's).
@@ -56,13 +60,43 @@ class OptimizerSpec:
     """
 
     factory: Callable[..., Optimizer]
-    hyperparams: tuple[str, ...]
+    hyperparams: tuple[Hyperparameter, ...]
     cost: float = 1.0
     curvature: CurvatureSource | None = None
     label: str | None = None
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The names of the hyperparameters it takes, in declaration order."""
+        return tuple(h.name for h in self.hyperparams)
 
-def _sgd(params: Any, lr: float, momentum: float = 0.0, weight_decay: float = 0.0) -> Optimizer:
+    def check(self, name: str, given: dict[str, Any]) -> None:
+        """Hold a run's hyperparameters to this entry: known, complete, in range.
+
+        Args:
+            name: The optimizer's registry name, for the messages.
+            given: Hyperparameter name to value (``lr`` and weight decay apart).
+
+        Raises:
+            GGNBenchError: On a hyperparameter it does not take, a required one missing,
+                or a value out of range, naming it and what the optimizer takes.
+        """
+        unknown = sorted(set(given) - set(self.names))
+        if unknown:
+            takes = ", ".join(self.names) or "nothing besides lr"
+            raise GGNBenchError(
+                f"optimizer {name!r} does not take {', '.join(unknown)}; it takes {takes}"
+            )
+        for hyperparameter in self.hyperparams:
+            if hyperparameter.name in given:
+                hyperparameter.check(given[hyperparameter.name])
+            elif hyperparameter.required:
+                raise GGNBenchError(
+                    f"optimizer {name!r} needs a {hyperparameter.name} ({hyperparameter.accepts})"
+                )
+
+
+def _sgd(params: Any, lr: float, weight_decay: float = 0.0, momentum: float = 0.0) -> Optimizer:
     return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
@@ -84,13 +118,13 @@ def _kronecker(source: CurvatureSource) -> Callable[..., Optimizer]:
     return build
 
 
-_AVERAGED = ("damping", "weight_decay", "curvature_average", "curvature_beta")
-_DIAG_GGN_HPARAMS = (*_AVERAGED, "backend")
-_KRONECKER_HPARAMS = (*_AVERAGED, "shared_factors", "inverse_every")
+_AVERAGED = (hp.DAMPING, hp.CURVATURE_AVERAGE, hp.CURVATURE_BETA)
+_DIAG_GGN_HPARAMS = (*_AVERAGED, hp.BACKEND)
+_KRONECKER_HPARAMS = (*_AVERAGED, hp.SHARED_FACTORS_OPTION, hp.INVERSE_EVERY)
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec(_sgd, ("momentum", "weight_decay"), cost=1.0, label="SGD"),
-    "adam": OptimizerSpec(_adam, ("weight_decay",), cost=1.2, label="Adam"),
+    "sgd": OptimizerSpec(_sgd, (hp.MOMENTUM,), cost=1.0, label="SGD"),
+    "adam": OptimizerSpec(_adam, (), cost=1.2, label="Adam"),
     "diag_ggn_mc": OptimizerSpec(
         _diag_ggn("mc"), _DIAG_GGN_HPARAMS, cost=2.4, curvature=diag_ggn.MC, label="DiagGGN-MC"
     ),
@@ -125,11 +159,6 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 }
 
 
-for _name, _spec in OPTIMIZERS.items():
-    for _hyperparameter in _spec.hyperparams:
-        hyperparams.get(_hyperparameter)  # every optimizer takes registered ones only
-
-
 def curvature_sources() -> dict[str, CurvatureSource]:
     """Every curvature optimizer's source, by optimizer name.
 
@@ -139,14 +168,24 @@ def curvature_sources() -> dict[str, CurvatureSource]:
     return {name: spec.curvature for name, spec in OPTIMIZERS.items() if spec.curvature}
 
 
-def hyperparameters() -> tuple[str, ...]:
-    """Every hyperparameter some built-in optimizer takes besides ``lr`` and weight decay.
+def hyperparameters() -> dict[str, Hyperparameter]:
+    """Every hyperparameter some registered optimizer takes, besides ``lr``.
 
     Returns:
-        The names, in registry order.
+        Name to entry, in registry order.
+
+    Raises:
+        GGNBenchError: If two optimizers declare one name differently.
     """
-    names = (n for spec in OPTIMIZERS.values() for n in spec.hyperparams if n != "weight_decay")
-    return tuple(dict.fromkeys(names))
+    found: dict[str, Hyperparameter] = {}
+    for name, spec in OPTIMIZERS.items():
+        for hyperparameter in spec.hyperparams:
+            if found.setdefault(hyperparameter.name, hyperparameter) != hyperparameter:
+                raise GGNBenchError(
+                    f"optimizer {name!r} declares {hyperparameter.name} unlike another "
+                    "optimizer of the registry; give both the one declaration"
+                )
+    return found
 
 
 def get_spec(name: str) -> OptimizerSpec:
@@ -170,17 +209,18 @@ def build_optimizer(
     name: str,
     params: Iterable[Tensor] | Iterable[dict[str, Any]],
     lr: float,
-    **hparams: float | str | None,
+    weight_decay: float = 0.0,
+    **hparams: float | str,
 ) -> Optimizer:
     """Build a registered optimizer after validating its hyperparameters.
 
-    Hyperparameters that the optimizer does not take must be absent or ``None``.
-
     Args:
-        name: Registry name (``sgd``, ``adam``, ``diag_ggn_mc``, ``diag_ggn_exact``).
+        name: Registry name (``sgd``, ``adam``, ``diag_ggn_mc``, ...).
         params: Parameters or parameter groups.
         lr: Learning rate, > 0.
-        **hparams: Further hyperparameters, such as ``damping`` or ``momentum``.
+        weight_decay: L2 on the parameters (groups may carry their own), >= 0.
+        **hparams: Its hyperparameters (:attr:`OptimizerSpec.hyperparams`), such as
+            ``damping`` or ``momentum``.
 
     Returns:
         The optimizer.
@@ -191,17 +231,9 @@ def build_optimizer(
     """
     spec = get_spec(name)
     check_positive("lr", lr)
-    given = {k: v for k, v in hparams.items() if v is not None}
-    unknown = sorted(set(given) - set(spec.hyperparams))
-    if unknown:
-        raise GGNBenchError(
-            f"optimizer {name!r} does not take {unknown}; it takes {list(spec.hyperparams)}"
-        )
-    if "damping" in spec.hyperparams and "damping" not in given:
-        raise GGNBenchError(f"optimizer {name!r} needs a damping value (>= 0)")
-    for key, value in given.items():
-        hyperparams.get(key).check(value)
-    return spec.factory(params, lr=lr, **given)
+    check_non_negative("weight_decay", weight_decay)
+    spec.check(name, hparams)
+    return spec.factory(params, lr=lr, weight_decay=weight_decay, **hparams)
 
 
 def build_from_class(

@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from ggnbench.errors import GGNBenchError
+from ggnbench.optimizers import plugins
 from ggnbench.run import results
 
 #: Summary fields copied into the runs table.
@@ -35,19 +36,17 @@ KEYS = ["problem", "optimizer", "device"]
 def _run_row(stage: str, entry: dict[str, Any]) -> dict[str, Any]:
     config = entry["config"]
     row = {"stage": stage, **{k: config.get(k) for k in ("problem", "optimizer", "device")}}
-    # An optimizer class named by import path keeps its hyperparameters in ``hparams``:
-    # its damping gets the damping column (and the damping figures), the others are listed
-    # in one readable column (momentum also in its own).
-    extra = dict(config.get("hparams") or {})
+    # A damping gets the damping column (and the damping figures), a momentum its own; an
+    # optimizer class named by import path also lists its other constructor arguments in
+    # one readable column (a built-in's are its registry's, shown by its name).
+    extra = dict(config["hparams"])
     row["lr"] = config.get("lr")
-    row["damping"] = (
-        config["damping"] if config.get("damping") is not None else extra.pop("damping", None)
-    )
-    row["momentum"] = (
-        config["momentum"] if config.get("momentum") is not None else extra.get("momentum")
-    )
+    row["damping"] = extra.pop("damping", None)
+    row["momentum"] = extra.get("momentum")
     row["seed"] = config.get("seed")
-    row["hparams"] = ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) or None
+    by_class = plugins.is_import_path(config.get("optimizer_class") or config["optimizer"])
+    listed = ", ".join(f"{k}={v}" for k, v in sorted(extra.items())) if by_class else ""
+    row["hparams"] = listed or None
     row.update({"run": entry["out"], "status": entry["status"]})
     row["protocol"] = entry.get("protocol", "tuning" if stage == "tune" else "tuned")
     if entry["status"] == "no_best":

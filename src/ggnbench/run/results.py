@@ -29,6 +29,33 @@ METRIC_COLUMNS = ["step", "split", "loss", "accuracy", "time_s"]
 NON_RESULT_KEYS = frozenset({"threads", "download", "data_root", "data_path", "eval_path"})
 
 
+#: The hyperparameters that run configurations written before ``hparams`` held every
+#: optimizer's kept as fields of their own (a record of that format, not a registry).
+LEGACY_HYPERPARAMETERS = (
+    "damping", "momentum", "curvature_average", "curvature_beta", "backend",
+    "shared_factors", "inverse_every",
+)  # fmt: skip
+
+
+def current_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved run configuration in the current format, whatever version wrote it.
+
+    Configurations written before every hyperparameter moved into ``hparams`` kept the
+    built-in optimizers' as fields of their own (None when not given) and ``hparams``
+    None: those given move into ``hparams``.
+
+    Args:
+        config: RunConfig fields as saved in ``run.json`` or a manifest.
+
+    Returns:
+        The fields, ``hparams`` a mapping holding every hyperparameter besides ``lr``.
+    """
+    current = {k: v for k, v in config.items() if k not in LEGACY_HYPERPARAMETERS}
+    legacy = {k: config[k] for k in LEGACY_HYPERPARAMETERS if config.get(k) is not None}
+    current["hparams"] = {**legacy, **(config.get("hparams") or {})}
+    return current
+
+
 def result_config(config: dict[str, Any]) -> dict[str, Any]:
     """The part of a run configuration that determines its result.
 
@@ -237,7 +264,8 @@ def read_run_json(run_dir: str | Path) -> dict[str, Any]:
             f"run {run_dir} is unusable ({problem}); rerun the same command, "
             "which redoes exactly the missing and damaged runs"
         )
-    return json.loads((Path(run_dir) / RUN_JSON).read_text())
+    info = json.loads((Path(run_dir) / RUN_JSON).read_text())
+    return {**info, "config": current_config(info["config"])}
 
 
 def read_metrics(run_dir: str | Path) -> pd.DataFrame:
@@ -271,6 +299,7 @@ def manifest_runs(paths: list[str | Path]) -> list[dict[str, Any]]:
     entries = []
     for path in paths:
         for entry in read_json(path)["runs"]:
+            entry = {**entry, "config": current_config(entry["config"])}
             if entry["status"] != "no_best":
                 info = read_run_json(entry["out"])
                 diff = mismatch(entry["config"], info["config"])

@@ -98,9 +98,7 @@ def apply_best(config: dict[str, Any], best: dict[str, Any]) -> dict[str, Any] |
     if point is None:
         return None
     rest = {k: v for k, v in point.items() if k != "lr"}
-    if config.get("hparams") is not None:  # an optimizer class named by import path
-        return {**config, "lr": point["lr"], "hparams": {**config["hparams"], **rest}}
-    return {**config, "damping": None, **rest, "lr": point["lr"]}
+    return {**config, "lr": point["lr"], "hparams": {**config["hparams"], **rest}}
 
 
 def finished(out: str | Path, config: dict[str, Any]) -> bool:

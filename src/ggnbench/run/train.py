@@ -27,14 +27,13 @@ from ggnbench import defaults
 from ggnbench.checks import check_positive
 from ggnbench.devices import note_busy_cores, resolve_device, synchronize
 from ggnbench.errors import GGNBenchError, StepFailure
-from ggnbench.optimizers import hyperparams, plugins
+from ggnbench.optimizers import plugins
 from ggnbench.optimizers.curvature import CurvatureOptimizer, check_feasible
 from ggnbench.optimizers.optim import (
     backward,
     build_from_class,
     build_optimizer,
     get_spec,
-    hyperparameters,
     prepare,
 )
 from ggnbench.workload.evaluation import EVAL_PATHS, evaluate, fast_batch_size
@@ -46,9 +45,6 @@ warnings.filterwarnings("ignore", message="Full backward hook is firing", catego
 
 #: Validation holdouts: the problem's fixed permutation, or one drawn with the run's seed.
 HOLDOUTS = ("fixed", "per_seed", "none")
-
-#: RunConfig fields that are hyperparameters of the built-in optimizers (the registry's).
-BUILTIN_FIELDS = hyperparameters()
 
 #: Progress callback: (steps done, steps total, last minibatch loss).
 StepCallback = Callable[[int, int, float], None]
@@ -62,16 +58,11 @@ class RunConfig:
         problem: Problem name.
         optimizer: Optimizer name: the registry name, or the study's config key.
         lr: Learning rate.
-        damping: Damping (curvature optimizers only).
-        momentum: Momentum (``sgd`` only).
-        curvature_average: The curvature estimate of a curvature optimizer: ``none`` (the
-            current mini-batch's, the example's rule), ``mean`` (the paper's) or ``ema``.
-        curvature_beta: Decay of the ``ema`` curvature average.
-        backend: What computes DiagGGN's GGN diagonal: ``backpack`` (None: the default)
-            or ``native`` (:mod:`ggnbench.optimizers.ggn`).
-        shared_factors: How the K-FAC family averages a factor two parameters share:
-            ``separate`` (None: the default) or ``aliased`` (the paper's code).
-        inverse_every: The K-FAC family's inversion interval in steps (None: every step).
+        hparams: The optimizer's other hyperparameters, name to value: those of its
+            registry entry (:attr:`~ggnbench.optimizers.optim.OptimizerSpec.hyperparams`;
+            ``damping``, ``momentum``, ...), or the constructor arguments besides
+            ``params`` and ``lr`` of a class named by import path. One absent takes the
+            optimizer's own default.
         allow_large_curvature: Run a curvature whose dense backpropagated matrices exceed
             the limit (KFRA on convolutional networks) instead of refusing it.
         weight_decay: L2 on weights; None takes the problem's default.
@@ -98,20 +89,12 @@ class RunConfig:
         optimizer_class: What builds the optimizer when ``optimizer`` is not itself a
             registry name: a registry name, or ``package.module:Class`` (any torch
             optimizer; see :mod:`ggnbench.optimizers.plugins`).
-        hparams: Constructor arguments besides ``params`` and ``lr`` of a class named by
-            import path (the fields above serve the built-in optimizers).
     """
 
     problem: str
     optimizer: str
     lr: float
-    damping: float | None = None
-    momentum: float | None = None
-    curvature_average: str | None = None
-    curvature_beta: float | None = None
-    backend: str | None = None
-    shared_factors: str | None = None
-    inverse_every: int | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
     weight_decay: float | None = None
     seed: int = defaults.SEED
     device: str = defaults.DEVICE
@@ -130,7 +113,6 @@ class RunConfig:
     threads: int | None = None
     allow_large_curvature: bool = False
     optimizer_class: str | None = None
-    hparams: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -173,33 +155,11 @@ class RunConfig:
                 )
 
     def _validate_builtin(self) -> None:
-        spec = get_spec(self.kind)
-        if self.hparams:
-            raise GGNBenchError(
-                f"optimizer {self.kind!r} is built in: give its hyperparameters as options "
-                f"(it takes {', '.join(spec.hyperparams)}); --hparam is for --optimizer-class"
-            )
-        for name in BUILTIN_FIELDS:
-            if getattr(self, name) is not None and name not in spec.hyperparams:
-                flag = name.replace("_", "-")
-                raise GGNBenchError(
-                    f"optimizer {self.kind!r} does not take {name}; drop --{flag} "
-                    f"(it takes {', '.join(spec.hyperparams)})"
-                )
-        if "damping" in spec.hyperparams and self.damping is None:
-            raise GGNBenchError(f"optimizer {self.kind!r} needs --damping (>= 0)")
-        for name in spec.hyperparams:
-            hyperparams.get(name).check(getattr(self, name))
+        get_spec(self.kind).check(self.kind, self.hparams)
 
     def _validate_class(self) -> None:
-        given = [name for name in BUILTIN_FIELDS if getattr(self, name) is not None]
-        if given:
-            raise GGNBenchError(
-                f"{given[0]} is an option of the built-in optimizers; give it to "
-                f"{self.kind!r} as --hparam {given[0]}=VALUE"
-            )
         cls = plugins.load_class(self.kind)
-        plugins.check_hparams(self.kind, cls, ["lr", *(self.hparams or {})])
+        plugins.check_hparams(self.kind, cls, ["lr", *self.hparams])
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a plain dictionary.
@@ -269,13 +229,8 @@ def build(cfg: RunConfig, model: nn.Module, problem: Problem, weight_decay: floa
     groups = problem.param_groups(model, weight_decay)
     if plugins.is_import_path(cfg.kind):
         params = groups if weight_decay else list(model.parameters())
-        return build_from_class(cfg.kind, params, cfg.lr, dict(cfg.hparams or {}))
-    values = {name: getattr(cfg, name) for name in BUILTIN_FIELDS}
-    values["weight_decay"] = weight_decay
-    allowed = get_spec(cfg.kind).hyperparams
-    return build_optimizer(
-        cfg.kind, groups, lr=cfg.lr, **{k: v for k, v in values.items() if k in allowed}
-    )
+        return build_from_class(cfg.kind, params, cfg.lr, dict(cfg.hparams))
+    return build_optimizer(cfg.kind, groups, lr=cfg.lr, weight_decay=weight_decay, **cfg.hparams)
 
 
 def closure_step(

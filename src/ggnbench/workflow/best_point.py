@@ -21,7 +21,7 @@ def point_of(config: dict[str, Any]) -> dict[str, Any]:
     Returns:
         ``lr``, and ``damping`` where set.
     """
-    point = {"lr": config["lr"], "damping": config.get("damping")}
+    point = {"lr": config["lr"], "damping": config["hparams"].get("damping")}
     return {k: v for k, v in point.items() if v is not None}
 
 
@@ -45,7 +45,7 @@ def select_best(manifests: list[str | Path]) -> dict[str, Any]:
         config = entry["config"]
         return {
             "lr": config["lr"],
-            "damping": config.get("damping"),
+            "damping": config["hparams"].get("damping"),
             "point": entry.get("point") or point_of(config),
             "run": entry["out"],
             METRIC: summary[METRIC],

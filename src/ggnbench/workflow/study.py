@@ -33,7 +33,7 @@ from ggnbench.devices import cuda_available
 from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers import plugins
 from ggnbench.optimizers.optim import OPTIMIZERS, get_spec
-from ggnbench.run.train import BUILTIN_FIELDS, RunConfig
+from ggnbench.run.train import RunConfig
 from ggnbench.workflow import layout
 
 STAGES = ("tune", "final")
@@ -235,13 +235,19 @@ def check_plan(config: dict[str, Any]) -> None:
         needed = ["lr"]
         if not plugins.is_import_path(kind):  # a class is checked with each run below
             spec = get_spec(kind)
-            unknown = sorted(set(names) - {"lr", *spec.hyperparams})
+            unknown = sorted(set(names) - {"lr", *spec.names})
             if unknown:
                 raise GGNBenchError(
-                    f"{where}: {kind!r} does not take {', '.join(unknown)}; it takes lr, "
-                    f"{', '.join(spec.hyperparams)}"
+                    f"{where}: {kind!r} does not take {', '.join(unknown)}; it takes "
+                    f"{', '.join(['lr', *spec.names])}"
                 )
-            needed += ["damping"] if "damping" in spec.hyperparams else []
+            for hyperparameter in spec.hyperparams:
+                if isinstance(names.get(hyperparameter.name), list) and not hyperparameter.grid:
+                    raise GGNBenchError(
+                        f"{where}: {hyperparameter.name} takes one value, not a list (it is "
+                        "not tuned over a grid); give one"
+                    )
+            needed += [h.name for h in spec.hyperparams if h.required]
         missing = [k for k in needed if k not in values]
         if missing:
             raise GGNBenchError(
@@ -356,7 +362,7 @@ def run_config(
         "problem": problem,
         "optimizer": optimizer,
         "lr": point.get("lr"),
-        **dict.fromkeys(BUILTIN_FIELDS),
+        "hparams": {**fixed, **{k: v for k, v in point.items() if k != "lr"}},
         "weight_decay": prob.get("weight_decay"),
         "seed": seed,
         "device": device,
@@ -376,12 +382,6 @@ def run_config(
         "download": config["download"],
         "threads": config["threads"],
     }
-    chosen = {**fixed, **{k: v for k, v in point.items() if k != "lr"}}
-    if plugins.is_import_path(kind):
-        fields["hparams"] = chosen
-    else:
-        taken = get_spec(kind).hyperparams
-        fields.update({k: v for k, v in chosen.items() if k in taken and k in BUILTIN_FIELDS})
     if kind != optimizer:
         fields["optimizer_class"] = kind
     return fields
