@@ -12,7 +12,9 @@ from matplotlib.colors import to_hex
 from matplotlib.container import BarContainer
 
 from ggnbench import cli
-from ggnbench.report import figure_sets, figures, paper
+from ggnbench.report import figure_sets, paper
+from ggnbench.report.figures import bench, common, study
+from ggnbench.report.figures import paper as paper_figures
 from ggnbench.report.styles import optimizer_styles
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,11 +137,11 @@ def every_optimizer_figure() -> dict[str, object]:
     runs, curves = study_tables()
     paper_curves, paper_epochs = paper_tables()
     return {
-        "learning_curves": figures.learning_curves(curves),
-        "accuracy_vs_damping": figures.accuracy_vs_damping(runs),
-        "time_per_step": figures.time_per_step(runs),
-        "paper_curves": figures.paper_curves(paper_curves),
-        "paper_epochs": figures.paper_epochs(paper_epochs),
+        "learning_curves": study.learning_curves(curves),
+        "accuracy_vs_damping": study.accuracy_vs_damping(runs),
+        "time_per_step": study.time_per_step(runs),
+        "paper_curves": paper_figures.paper_curves(paper_curves),
+        "paper_epochs": paper_figures.paper_epochs(paper_epochs),
     }
 
 
@@ -184,9 +186,9 @@ def test_styles_follow_the_registry_then_sorted_other_names():
 
 def test_learning_curves_axes_say_what_they_show():
     _, curves = study_tables()
-    fig = figures.learning_curves(curves)
+    fig = study.learning_curves(curves)
     loss, valid, test = fig.axes
-    window = round(figures.SMOOTHING_SHARE * STEPS)
+    window = round(study.SMOOTHING_SHARE * STEPS)
     assert loss.get_ylabel() == (
         f"train loss (minibatch),\nrolling median over {window} steps"
     )  # fmt: skip
@@ -207,7 +209,7 @@ def test_learning_curves_axes_say_what_they_show():
         medians = part.groupby(["optimizer", "step"]).accuracy.median()
         later = medians[medians.index.get_level_values("step") > 0]
         low, high = ax.get_ylim()
-        floor = later.quantile(figures.ZOOM_QUANTILE)
+        floor = later.quantile(common.ZOOM_QUANTILE)
         assert floor - 0.01 < low < floor
         assert later.max() < high <= 1.0
 
@@ -215,15 +217,15 @@ def test_learning_curves_axes_say_what_they_show():
 def test_a_loss_within_a_decade_is_zoomed_not_logarithmic():
     _, curves = study_tables()
     curves = curves.assign(loss=np.where(curves.split == "train", 1 + curves.loss / 10, 0))
-    loss = figures.learning_curves(curves).axes[0]
+    loss = study.learning_curves(curves).axes[0]
     assert loss.get_yscale() == "linear"
     assert loss.get_ylim()[1] < 1.2  # the first steps' 1.23 lie above
 
 
 def test_no_legend_or_label_overlaps_a_panel():
     runs, _ = study_tables()
-    drawn = {**every_optimizer_figure(), "lr_damping_heatmap": figures.lr_damping_heatmap(runs),
-             "overhead_vs_batch": figures.overhead_vs_batch(bench_overhead())}  # fmt: skip
+    drawn = {**every_optimizer_figure(), "lr_damping_heatmap": study.lr_damping_heatmap(runs),
+             "overhead_vs_batch": bench.overhead_vs_batch(bench_overhead())}  # fmt: skip
     for name, fig in drawn.items():
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
@@ -236,21 +238,21 @@ def test_no_legend_or_label_overlaps_a_panel():
 
 def test_paper_curves_clipped_to_our_epochs_with_a_legend():
     curves, _ = paper_tables(epochs=3)
-    fig = figures.paper_curves(curves)
+    fig = paper_figures.paper_curves(curves)
     for ax in fig.axes:
-        assert ax.get_xlim()[1] < 3 + figures.PAPER_EXTRA_EPOCHS + 0.5
+        assert ax.get_xlim()[1] < 3 + paper_figures.PAPER_EXTRA_EPOCHS + 0.5
         assert "the paper's first 4 of 100" in ax.get_xlabel()
         ends = {line.get_linestyle(): max(line.get_xdata()) for line in ax.lines}
-        assert ends == {"-": 3, "--": 3 + figures.PAPER_EXTRA_EPOCHS}
+        assert ends == {"-": 3, "--": 3 + paper_figures.PAPER_EXTRA_EPOCHS}
     entries = {h.get_label(): h.get_linestyle() for h in fig.legends[0].legend_handles}
     assert entries["ours (cpu)"] == "-" and entries["the paper"] == "--"
     # ours as long as the paper's: nothing clipped, the axis says nothing
     full, _ = paper_tables(epochs=100)
-    assert {ax.get_xlabel() for ax in figures.paper_curves(full).axes} == {"epoch"}
+    assert {ax.get_xlabel() for ax in paper_figures.paper_curves(full).axes} == {"epoch"}
 
 
 def test_overhead_vs_batch_names_the_papers_values_in_its_legend():
-    fig = figures.overhead_vs_batch(bench_overhead())
+    fig = bench.overhead_vs_batch(bench_overhead())
     [ax] = fig.axes
     dashed = [line for line in ax.lines if line.get_linestyle() == "--"]
     assert [line.get_marker() for line in dashed] == ["x"] * 2  # NaN for BatchGrad: not drawn
@@ -265,7 +267,7 @@ def test_overhead_bars_cross_each_bar_the_paper_timed_and_draw_no_empty_region()
     table = bench_overhead()
     steps = table[table.extension == "DiagGGNMC"].assign(region="step", ratio=np.nan,
                                                           paper_ratio=np.nan)  # fmt: skip
-    fig = figures.overhead_bars(pd.concat([table, steps], ignore_index=True))
+    fig = bench.overhead_bars(pd.concat([table, steps], ignore_index=True))
     [ax] = fig.axes  # the step region has no plain-gradient baseline: no panel for it
     crosses = [line for line in ax.lines if line.get_marker() == "x"]
     # DiagGGNMC (first category) at batch 32 and 64: the two bars left and right of x=0
@@ -277,7 +279,7 @@ def test_overhead_bars_cross_each_bar_the_paper_timed_and_draw_no_empty_region()
     assert {"32", "64", "the paper's median (GPU)"} == set(handles)
     bars = {round(p.get_x() + p.get_width() / 2, 6): p.get_facecolor() for p in ax.patches}
     assert bars[-0.2] == handles["32"].get_facecolor()  # the legend's colours are the bars'
-    without = figures.overhead_bars(table.assign(paper_ratio=np.nan))
+    without = bench.overhead_bars(table.assign(paper_ratio=np.nan))
     assert "the paper's median (GPU)" not in {
         h.get_label() for h in without.legends[0].legend_handles
     }
@@ -285,7 +287,7 @@ def test_overhead_bars_cross_each_bar_the_paper_timed_and_draw_no_empty_region()
 
 def test_heatmap_marks_diverged_and_not_run_cells_apart():
     runs, _ = study_tables()
-    fig = figures.lr_damping_heatmap(runs)
+    fig = study.lr_damping_heatmap(runs)
     mc = next(ax for ax in fig.axes if ax.get_title().startswith("DiagGGN-MC"))
     exact = next(ax for ax in fig.axes if ax.get_title().startswith("exact DiagGGN"))
 
@@ -300,7 +302,7 @@ def test_heatmap_marks_diverged_and_not_run_cells_apart():
     assert [(p.get_x(), p.get_y()) for p in hatched] == [(0, 1)]
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["diverged", "not run"]
     # without the diverged runs their cells did not run, and the legend has no "diverged"
-    finished = figures.lr_damping_heatmap(runs[runs.status == "ok"])
+    finished = study.lr_damping_heatmap(runs[runs.status == "ok"])
     assert [t.get_text() for t in finished.legends[0].get_texts()] == ["not run"]
     assert marks(finished.axes[0])[(0, 1)] == "not run"
 

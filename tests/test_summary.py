@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ggnbench import cli
-from ggnbench.report import artifacts, report, summary
+from ggnbench.report import artifacts, report, results_table, summary
 from ggnbench.report.figure_sets import FIGURE_SETS
 from ggnbench.workflow import configcheck
 from tests.test_paper import ROOT, synthetic_study
@@ -48,7 +48,7 @@ def study(tmp_path, monkeypatch):
 
 def test_results_are_the_final_metrics_per_optimizer(study):
     tables, _ = study
-    table = summary.results(tables).set_index("optimizer")
+    table = results_table.results(tables).set_index("optimizer")
     final = pd.read_csv(tables / "final_metrics.csv")
     accuracy = final[final.metric == "final_test_accuracy"].set_index("optimizer")
     for optimizer in ("diag_ggn_mc", "sgd"):
@@ -75,7 +75,7 @@ def test_results_are_the_final_metrics_per_optimizer(study):
 )
 def test_the_best_line_names_ties_and_skips_non_finite(accuracies, line):
     group = pd.DataFrame({"label": ["a", "b"], "accuracy": accuracies})
-    assert summary.best_line(group) == line
+    assert results_table.best_line(group) == line
 
 
 def test_the_page_opens_on_the_results_and_names_what_is_missing(study):

@@ -174,20 +174,24 @@ def test_every_figure_of_the_registry_has_one_drawing_function():
     import subprocess
     import sys
 
-    from ggnbench.report import figure_sets, figures
+    from ggnbench.report import figure_sets
+    from ggnbench.report.figures import draw, registry, seed_example
 
     registered = {name for figure_set in figure_sets.FIGURE_SETS.values() for name in figure_set}
-    assert set(figures.DRAWINGS) == registered
+    assert set(registry.DRAWINGS) == registered
+    # every drawing function comes from a module that draw imports, and each such module has one
+    modules = {function.__module__ for function in registry.DRAWINGS.values()}
+    assert modules == {module.__name__ for module in draw.MODULES}
     with pytest.raises(GGNBenchError, match="no figure 'learning_curves' left to draw"):
-        figures.drawing("learning_curves")(lambda curves: None)
+        registry.drawing("learning_curves")(lambda curves: None)
     with pytest.raises(GGNBenchError, match="no figure 'nope' left to draw"):
-        figures.drawing("nope")(lambda: None)
-    del figures.DRAWINGS["seed_example"]
+        registry.drawing("nope")(lambda: None)
+    del registry.DRAWINGS["seed_example"]
     try:
         with pytest.raises(GGNBenchError, match="must take the tables of 'seed_example'"):
-            figures.drawing("seed_example")(lambda trace: None)
+            registry.drawing("seed_example")(lambda trace: None)
     finally:
-        figures.DRAWINGS["seed_example"] = figures.seed_example
+        registry.DRAWINGS["seed_example"] = seed_example.seed_example
     assert figure_sets.outputs("paper", "f") == [
         "f/paper_curves.png", "f/paper_curves.pdf", "f/paper_epochs.png", "f/paper_epochs.pdf"
     ]  # fmt: skip

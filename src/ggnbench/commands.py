@@ -125,11 +125,11 @@ def _figure_flag(figure_set: str) -> str:
 
 def cmd_figures(args: argparse.Namespace) -> None:
     """Run ``ggnbench figures``."""
-    from ggnbench.report import figures
+    from ggnbench.report.figures.draw import draw
 
     flagged = [name for name in FIGURE_SETS if getattr(args, name, False)]
     figure_set = flagged[0] if flagged else DEFAULT_FIGURE_SET
-    paths = figures.draw(figure_set, args.tables, args.out, args.only)
+    paths = draw(figure_set, args.tables, args.out, args.only)
     print(f"wrote {len(paths)} figure files into {args.out}")
 
 

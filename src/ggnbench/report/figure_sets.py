@@ -1,12 +1,13 @@
 """The registry of figure sets: which figures each set draws, from which tables, and when.
 
 Light to import (no plotting library): the workflow takes its figure outputs from here,
-and ``ggnbench figures`` (:func:`ggnbench.report.figures.draw`) draws a set with the drawing
-function each figure has in :mod:`ggnbench.report.figures` (registered there under the figure's
-name by :func:`ggnbench.report.figures.drawing`). A figure whose data cannot make its
-point under a study's configuration (one batch size for a figure against the batch size,
-no problem of the paper for the paper's curves) is left out: the workflow neither declares
-nor draws it, and the report's summary says why (:func:`left_out`).
+and ``ggnbench figures`` (:func:`ggnbench.report.figures.draw.draw`) draws a set with the
+drawing function each figure has in its set's module of :mod:`ggnbench.report.figures`
+(registered under the figure's name by :func:`ggnbench.report.figures.registry.drawing`).
+A figure whose data cannot make its point under a study's configuration (one batch size
+for a figure against the batch size, no problem of the paper for the paper's curves) is
+left out: the workflow neither declares nor draws it, and the report's summary says why
+(:func:`left_out`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
-"""The study's results first: the report's opening screen and the terminal's last lines.
+"""The study's results first: the report's opening page and the terminal's last lines.
 
-Reads whatever tables exist (``final_metrics``, ``time_per_step``, ``time_to_target``,
-``paper_comparison``, ``paper_epochs_summary``, ``runs``) and the data records in the
-runs' ``run.json``. Per problem and device, each optimizer's final test accuracy (median
-and quartiles over the final seeds), its chosen setting, its time per step relative to
-SGD, its time to the target accuracy and the verdict against the paper; the one figure
-that says most; what is missing and why; then what ran and on which data. Writes
-reStructuredText (the workflow-wide description of ``snakemake --report``) and a few
-plain lines for the terminal.
+Per problem and device, the results table (:mod:`ggnbench.report.results_table`) and which
+optimizers did best; the one figure that says most; what is missing and why; then what
+ran and on which data (the data records in the runs' ``run.json``) and ours against the
+paper (``paper_comparison``, ``paper_epochs_summary``). Writes reStructuredText (the
+workflow-wide description of ``snakemake --report``) and a few plain lines for the
+terminal.
 """
 
 from __future__ import annotations
@@ -23,100 +21,13 @@ import pandas as pd
 
 from ggnbench.report import artifacts
 from ggnbench.report.figure_sets import left_out
-from ggnbench.report.styles import optimizer_styles
+from ggnbench.report.results_table import best_line, read_table, results
 from ggnbench.run.results import atomic_write_text
 from ggnbench.workload.data import DATASETS
 
-#: The optimizer every step time is divided by.
-BASELINE = "sgd"
 #: Characters per line of the embedded figure's base64 (docutils limits line length;
 #: browsers drop the line breaks inside a data URL).
 BASE64_LINE = 76
-#: The tables the results table reads; missing ones leave their columns empty.
-TABLES = ("final_metrics", "time_per_step", "time_to_target", "paper_comparison",
-          "paper_epochs_summary")  # fmt: skip
-
-
-def _read(tables: Path, name: str) -> pd.DataFrame:
-    path = Path(tables) / f"{name}.csv"
-    if not path.exists():
-        return pd.DataFrame()
-    try:
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-
-
-def _setting(row: pd.Series) -> str:
-    parts = [f"lr {row.lr:g}"]
-    if "damping" in row and pd.notna(row.damping):
-        parts.append(f"damping {row.damping:g}")
-    if "hparams" in row and isinstance(row.hparams, str) and row.hparams:
-        parts.append(row.hparams)
-    protocol = row.get("protocol")
-    return ", ".join(parts) + (f" ({protocol})" if isinstance(protocol, str) else "")
-
-
-def results(tables: str | Path) -> pd.DataFrame:
-    """One row per problem, device and optimizer: what the report and the terminal show.
-
-    Args:
-        tables: The tables folder.
-
-    Returns:
-        Columns ``problem, device, optimizer, label`` (the figures' name of the optimizer,
-        :mod:`ggnbench.report.styles`), ``seeds, diverged, accuracy, q1, q3, setting,
-        step_ratio, step_ms, target, reached, runs, steps_to_target, seconds_to_target,
-        paper``; empty when no final run has been aggregated.
-    """
-    frames = {name: _read(Path(tables), name) for name in TABLES}
-    final = frames["final_metrics"]
-    if final.empty:
-        return pd.DataFrame()
-    key = ["problem", "device", "optimizer"]
-    accuracy = final[final.metric == "final_test_accuracy"]
-    table = pd.DataFrame(
-        {
-            **{k: accuracy[k] for k in key},
-            "seeds": accuracy.n,
-            "diverged": accuracy.diverged,
-            "accuracy": accuracy["median"],
-            "q1": accuracy.q1,
-            "q3": accuracy.q3,
-            "setting": accuracy.apply(_setting, axis=1),
-        }
-    )
-    steps = frames["time_per_step"]
-    if not steps.empty:
-        steps = steps.assign(step_ratio=steps.ratio_to_sgd, step_ms=steps.median_step_s * 1e3)
-        table = table.merge(steps[[*key, "step_ratio", "step_ms"]], on=key, how="left")
-    target = frames["time_to_target"]
-    if not target.empty:
-        target = target.rename(columns={"target_valid_accuracy": "target",
-                                        "median_steps": "steps_to_target",
-                                        "median_seconds": "seconds_to_target"})  # fmt: skip
-        columns = [*key, "target", "reached", "runs", "steps_to_target", "seconds_to_target"]
-        table = table.merge(target[columns], on=key, how="left")
-    table["paper"] = [_paper_verdict(frames, row) for row in table.itertuples()]
-    styles = optimizer_styles(table.optimizer)
-    table.insert(3, "label", [styles[name].label for name in table.optimizer])
-    return table.reset_index(drop=True)
-
-
-def _paper_verdict(frames: dict[str, pd.DataFrame], row: Any) -> str:
-    """The per-epoch verdict where there is one, else the final-accuracy one, else ''."""
-    from ggnbench.report.paper import LABELS
-
-    label = LABELS.get(row.optimizer, row.optimizer)
-    for name, what in (("paper_epochs_summary", "per epoch"), ("paper_comparison", "final")):
-        frame = frames[name]
-        if frame.empty:
-            continue
-        hit = frame[(frame.problem == row.problem) & (frame.device == row.device)
-                    & frame.optimizer.isin([row.optimizer, label])]  # fmt: skip
-        if not hit.empty:
-            return f"{hit.verdict.iloc[0]} ({what})"
-    return ""
 
 
 def _accuracy(row: Any) -> str:
@@ -137,23 +48,6 @@ def _to_target(row: Any) -> str:
     if not row.reached:
         return f"not reached ({reached})"
     return f"{row.steps_to_target:g} steps, {row.seconds_to_target:.3g} s ({reached})"
-
-
-def best_line(group: pd.DataFrame) -> str:
-    """Which optimizers have the highest median final test accuracy of a problem.
-
-    Args:
-        group: The :func:`results` rows of one problem and device (``label``, ``accuracy``).
-
-    Returns:
-        ``best: sgd, kfac (0.9833)``, ties named together; or that none finished.
-    """
-    finite = group[group.accuracy.notna()]
-    if finite.empty:
-        return "no optimizer reached a finite final test accuracy"
-    top = finite.accuracy.max()
-    names = ", ".join(finite[finite.accuracy == top].label)
-    return f"highest median final test accuracy: {names} ({top:.4f})"
 
 
 def _problem_heading(problem: str, device: str, group: pd.DataFrame, config: dict) -> str:
@@ -271,7 +165,7 @@ def render(tables: str | Path, config: dict[str, Any]) -> str:
         reStructuredText.
     """
     folder = Path(tables)
-    runs = _read(folder, "runs")
+    runs = read_table(folder, "runs")
     table = results(folder)
     lines = ["ggnbench: results", "=" * 17, ""]
     if table.empty:
@@ -325,7 +219,7 @@ def _what_ran(runs: pd.DataFrame, config: dict[str, Any]) -> list[str]:
 
 def _paper_tables(folder: Path, config: dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    verdicts = _read(folder, "paper_epochs_summary")
+    verdicts = read_table(folder, "paper_epochs_summary")
     if not verdicts.empty:
         lines += [
             "**Verdict per optimizer**, epoch by epoch against the paper's quartile bands "
@@ -340,7 +234,7 @@ def _paper_tables(folder: Path, config: dict[str, Any]) -> list[str]:
                  "verdict", "outside_metrics"],
             ),
         ]  # fmt: skip
-    comparison = _read(folder, "paper_comparison")
+    comparison = read_table(folder, "paper_comparison")
     if not comparison.empty:
         shown = comparison.assign(
             ours=comparison.ours_median.round(4), paper=comparison.paper_median.round(4)
@@ -357,7 +251,7 @@ def _paper_tables(folder: Path, config: dict[str, Any]) -> list[str]:
             "",
             *_table(shown, columns),
         ]
-    if verdicts.empty and comparison.empty and not _read(folder, "runs").empty:
+    if verdicts.empty and comparison.empty and not read_table(folder, "runs").empty:
         lines += ["No problem of this study is one of the paper's; nothing to compare.", ""]
     return lines
 
