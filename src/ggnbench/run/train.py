@@ -28,7 +28,8 @@ from ggnbench.checks import check_positive
 from ggnbench.devices import note_busy_cores, resolve_device, synchronize
 from ggnbench.errors import GGNBenchError, StepFailure
 from ggnbench.optimizers import hyperparams, plugins
-from ggnbench.optimizers.curvature import CurvatureOptimizer, check_feasible
+from ggnbench.optimizers.curvature import CurvatureOptimizer
+from ggnbench.optimizers.feasibility import check_feasible
 from ggnbench.optimizers.optim import (
     backward,
     build_from_class,
