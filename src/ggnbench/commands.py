@@ -698,7 +698,7 @@ def _add_bench_suite(sub: argparse._SubParsersAction) -> None:
 
 
 def data_context(args: argparse.Namespace) -> str:
-    """Who reads a command's missing-data message (:data:`ggnbench.workload.sources.CONTEXTS`).
+    """Who reads a command's missing-data message (:data:`missing_hints.CONTEXTS`).
 
     ``ggnbench download`` takes ``--from``; with ``--done`` it is the workflow's download
     job. ``sweep`` is a workflow job, and so is ``epoch-bench --cases`` (its ``--configfile``

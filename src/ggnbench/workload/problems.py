@@ -197,7 +197,8 @@ class Splits:
             ``train_eval_size`` is 0).
         train_pool: The whole training split without augmentation, validation examples
             included: where DeepOBS draws its train-eval examples from.
-        data: The record of the data's source and checksums (:mod:`ggnbench.workload.sources`).
+        data: The record of the data's source and checksums
+            (:mod:`ggnbench.workload.source_record`).
     """
 
     train: Dataset
