@@ -5,7 +5,8 @@ import torch
 
 from ggnbench.errors import GGNBenchError
 from ggnbench.workload import data, dataset_spec, providers
-from ggnbench.workload.problems import get_problem, make_loaders
+from ggnbench.workload.loaders import make_loaders
+from ggnbench.workload.problems import get_problem
 from ggnbench.workload.tensordata import TensorImages
 from tests.conftest import make_cifar10_root, make_mnist_root
 
@@ -185,7 +186,7 @@ def test_deepobs_evaluation_loaders(tmp_path):
 
 
 def test_no_holdout_trains_on_every_training_example(tmp_path):
-    from ggnbench.workload.problems import NO_HOLDOUT
+    from ggnbench.workload.loaders import NO_HOLDOUT
 
     root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
     loaders = make_loaders(

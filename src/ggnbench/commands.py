@@ -29,7 +29,8 @@ from ggnbench.run.train import HOLDOUTS
 from ggnbench.workflow.epoch_cost import PATHS
 from ggnbench.workload.data import DATASET_NAMES, DATASETS
 from ggnbench.workload.evaluation import EVAL_PATHS
-from ggnbench.workload.problems import EVALUATIONS, PROBLEMS
+from ggnbench.workload.loaders import EVALUATIONS
+from ggnbench.workload.problems import PROBLEMS
 from ggnbench.workload.sources import SOURCES
 from ggnbench.workload.tensordata import DATA_PATHS
 
