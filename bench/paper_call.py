@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from ggnbench.workload.problems import Problem, train_transform
+from ggnbench.workload.loaders import train_transform
+from ggnbench.workload.problems import Problem
 
 #: Images in the stand-in training set (CIFAR-10's 50,000; shuffling draws a permutation).
 TRAIN_SIZE = 50_000

@@ -33,7 +33,8 @@ from pathlib import Path
 import torch
 from backpack import extend
 
-from ggnbench.workload.problems import get_problem, make_loaders
+from ggnbench.workload.loaders import make_loaders
+from ggnbench.workload.problems import get_problem
 
 HERE = Path(__file__).parent
 

@@ -18,7 +18,7 @@ from ggnbench.optimizers import curvature, optim
 from ggnbench.report import tables
 from ggnbench.report.figure_sets import FIGURE_SETS
 from ggnbench.run import train
-from ggnbench.workload import data, evaluation, problems, sources, tensordata
+from ggnbench.workload import data, evaluation, loaders, problems, sources, tensordata
 
 ROOT = ggnbench.SOURCE_PYPROJECT.parent
 
@@ -100,7 +100,7 @@ def offered() -> list[tuple[str, str | None, list[str]]]:
         ("train", "--problem", list(problems.PROBLEMS)),
         ("train", "--optimizer", list(optim.OPTIMIZERS)),
         ("train", "--holdout", list(train.HOLDOUTS)),
-        ("train", "--evaluation", list(problems.EVALUATIONS)),
+        ("train", "--evaluation", list(loaders.EVALUATIONS)),
         ("train", "--data-path", list(tensordata.DATA_PATHS)),
         ("train", "--eval-path", list(evaluation.EVAL_PATHS)),
         ("train", "--backend", list(curvature.BACKENDS)),
@@ -179,7 +179,7 @@ def unknown_value_errors() -> list[tuple[str, Callable[[], object], list[str]]]:
         ("device", lambda: devices.resolve_device("nope"), list(devices.DEVICE_NAMES)),
         ("table set", lambda: tables.make("nope", "."), list(tables.TABLE_SETS)),
         ("holdout", run_config(holdout="nope"), list(train.HOLDOUTS)),
-        ("evaluation", run_config(evaluation="nope"), list(problems.EVALUATIONS)),
+        ("evaluation", run_config(evaluation="nope"), list(loaders.EVALUATIONS)),
         ("data path", run_config(data_path="nope"), list(tensordata.DATA_PATHS)),
         ("eval path", run_config(eval_path="nope"), list(evaluation.EVAL_PATHS)),
         (
@@ -211,7 +211,7 @@ def registries() -> dict[str, list[str]]:
         "MNIST_FORMAT": MNIST_FORMAT,
         "SOURCES": list(sources.SOURCES),
         "HOLDOUTS": list(train.HOLDOUTS),
-        "EVALUATIONS": list(problems.EVALUATIONS),
+        "EVALUATIONS": list(loaders.EVALUATIONS),
         "DATA_PATHS": list(tensordata.DATA_PATHS),
         "EVAL_PATHS": list(evaluation.EVAL_PATHS),
         "BACKENDS": list(curvature.BACKENDS),

@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from ggnbench.errors import GGNBenchError
-from ggnbench.workload import data, sources
-from ggnbench.workload.problems import get_problem, make_loaders
+from ggnbench.workload import data, dataset_spec, providers
+from ggnbench.workload.loaders import make_loaders
+from ggnbench.workload.problems import get_problem
 from ggnbench.workload.tensordata import TensorImages
 from tests.conftest import make_cifar10_root, make_mnist_root
 
@@ -49,7 +50,7 @@ def test_holdout_is_independent_of_run_seed(tmp_path):
 
 @pytest.mark.parametrize("name", ["mnist", "fmnist", "cifar10", "cifar100"])
 def test_missing_dataset_names_files_and_folder(tmp_path, name, monkeypatch):
-    monkeypatch.setenv(sources.SYSTEM_DATASETS_ENV, str(tmp_path / "no-packages"))
+    monkeypatch.setenv(providers.SYSTEM_DATASETS_ENV, str(tmp_path / "no-packages"))
     with pytest.raises(GGNBenchError) as err:
         data.load_split(name, tmp_path, train=True, transform=None, download=False)
     message = str(err.value)
@@ -58,8 +59,8 @@ def test_missing_dataset_names_files_and_folder(tmp_path, name, monkeypatch):
     if spec.content is not None:
         assert spec.files in message
     else:  # CIFAR: its extracted folder, as torchvision's class names it
-        assert f"extracted folder {sources._torchvision_class(spec).base_folder} " in message
-    where = sources.target(spec, tmp_path) if spec.content is not None else tmp_path
+        assert f"extracted folder {dataset_spec.torchvision_class(spec).base_folder} " in message
+    where = dataset_spec.target(spec, tmp_path) if spec.content is not None else tmp_path
     assert str(where.resolve()) in message
     assert ("apt-get install dataset-fashion-mnist" in message) == (name == "fmnist")
 
@@ -185,7 +186,7 @@ def test_deepobs_evaluation_loaders(tmp_path):
 
 
 def test_no_holdout_trains_on_every_training_example(tmp_path):
-    from ggnbench.workload.problems import NO_HOLDOUT
+    from ggnbench.workload.loaders import NO_HOLDOUT
 
     root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
     loaders = make_loaders(

@@ -270,12 +270,12 @@ def test_native_optimizer_steps_as_the_backpack_one(curvature):
 
 def test_per_sample_slices_sum_as_one(monkeypatch):
     """Large batches form the per-sample gradients a slice of samples at a time."""
-    import ggnbench.optimizers.ggn
+    import ggnbench.optimizers.ggn_rules
 
     model, x, y = inputs("cifar10_3c3d", 3)
     loss_fn = nn.CrossEntropyLoss()
     whole = native_diagonal(model, loss_fn, x, y, "exact")
-    monkeypatch.setattr(ggnbench.optimizers.ggn, "CHUNK_ELEMENTS", 1)  # one sample per slice
+    monkeypatch.setattr(ggnbench.optimizers.ggn_rules, "CHUNK_ELEMENTS", 1)  # one sample per slice
     sliced = native_diagonal(model, loss_fn, x, y, "exact")
     for name in whole:
         torch.testing.assert_close(sliced[name], whole[name], rtol=1e-12, atol=0)

@@ -17,13 +17,9 @@ from torch.func import hessian, jacrev
 from ggnbench import cli
 from ggnbench.errors import GGNBenchError, StepFailure
 from ggnbench.optimizers import kfac
-from ggnbench.optimizers.curvature import (
-    CurvatureOptimizer,
-    CurvatureSource,
-    RunningAverage,
-    check_feasible,
-    dense_curvature_bytes,
-)
+from ggnbench.optimizers.averaging import RunningAverage
+from ggnbench.optimizers.curvature import CurvatureOptimizer, CurvatureSource
+from ggnbench.optimizers.feasibility import check_feasible, dense_curvature_bytes
 from ggnbench.optimizers.kfac import KroneckerFactored, factor_inverses, tikhonov_pi
 from ggnbench.workflow.configcheck import config_error
 from ggnbench.workload.problems import get_problem

@@ -17,7 +17,8 @@ from ggnbench.optimizers import plugins
 from ggnbench.run.sweep import apply_best, train_to_folder
 from ggnbench.run.train import RunConfig, run
 from ggnbench.workflow import study
-from ggnbench.workload.problems import get_problem, make_loaders
+from ggnbench.workload.loaders import make_loaders
+from ggnbench.workload.problems import get_problem
 from tests.conftest import DEVICES, USER_OPTIMIZER
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,11 +14,11 @@ import pytest
 
 from ggnbench import cli
 from ggnbench.errors import GGNBenchError
-from ggnbench.workload import data, idx, sources
+from ggnbench.workload import data, idx, missing_hints, providers, source_record, sources
 from ggnbench.workload.synthetic import write_idx
 
 #: Debian's dataset-fashion-mnist, where installed: the only real data these tests meet.
-PACKAGE = sources.Path(sources.SYSTEM_DATASETS) / "fashion-mnist"
+PACKAGE = sources.Path(providers.SYSTEM_DATASETS) / "fashion-mnist"
 needs_package = pytest.mark.skipif(
     not PACKAGE.is_dir(),
     reason="needs Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist)",
@@ -58,7 +58,7 @@ def system(tmp_path, monkeypatch):
     """A system datasets root of the test's own (empty until a test fills it)."""
     root = tmp_path / "system"
     root.mkdir()
-    monkeypatch.setenv(sources.SYSTEM_DATASETS_ENV, str(root))
+    monkeypatch.setenv(providers.SYSTEM_DATASETS_ENV, str(root))
     return root
 
 
@@ -67,11 +67,11 @@ def test_the_package_source_places_checked_files_and_records_them(tmp_path, syst
     spec = small_spec(files)
     record = sources.ensure(spec, tmp_path / "data", allow_download=False)
     raw = tmp_path / "data" / "FashionMNIST" / "raw"
-    assert {p.name for p in raw.iterdir()} == {*NAMES, sources.RECORD}
+    assert {p.name for p in raw.iterdir()} == {*NAMES, source_record.RECORD}
     assert all((raw / n).read_bytes() == files[n] for n in NAMES)  # decompressed originals
     assert record["source"] == "package" and "dataset-fashion-mnist" in record["origin"]
     assert record["sha256"] == spec.content.sha256
-    saved = json.loads((raw / sources.RECORD).read_text())
+    saved = json.loads((raw / source_record.RECORD).read_text())
     assert saved["source"] == "package" and saved["sha256"] == record["sha256"]
     # in place: kept, and the record read back with the files' checksums
     again = sources.ensure(spec, tmp_path / "data", allow_download=False)
@@ -108,7 +108,7 @@ def test_a_damaged_package_file_is_one_line_naming_it_and_the_reinstall(
     message = str(err.value)
     assert "\n" not in message and reason in message
     assert "apt-get install --reinstall dataset-fashion-mnist" in message
-    assert not (tmp_path / "data" / "FashionMNIST" / "raw" / sources.RECORD).exists()
+    assert not (tmp_path / "data" / "FashionMNIST" / "raw" / source_record.RECORD).exists()
 
 
 def test_gz_files_put_by_hand_are_used_not_called_missing(tmp_path, system):
@@ -160,7 +160,7 @@ def test_missing_fmnist_names_every_way_to_get_it(tmp_path, system, capsys):
     assert status != 0 and len(err.splitlines()) == 1
     assert "apt-get install dataset-fashion-mnist" in err
     assert "--from DIR" in err and "network" not in err  # --no-download: no network offered
-    assert not (tmp_path / "d" / "FashionMNIST" / "raw" / sources.RECORD).exists()
+    assert not (tmp_path / "d" / "FashionMNIST" / "raw" / source_record.RECORD).exists()
 
 
 @pytest.fixture
@@ -168,7 +168,7 @@ def offline(monkeypatch):
     """The torchvision source, allowed to download, finds no network: the next is tried."""
 
     def no_network(spec, root, options):
-        raise sources.Unavailable
+        raise providers.Unavailable
 
     torchvision = dataclasses.replace(sources.SOURCES["torchvision"], provide=no_network)
     monkeypatch.setitem(sources.SOURCES, "torchvision", torchvision)
@@ -219,7 +219,7 @@ def test_train_without_download_is_helped_by_what_its_message_says(tmp_path, sys
     assert cli.main(argv) == 0, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("context", sources.CONTEXTS)
+@pytest.mark.parametrize("context", missing_hints.CONTEXTS)
 def test_cifar_in_place_is_its_extracted_folder_and_from_takes_the_archive(tmp_path, context):
     spec = data.DATASETS["cifar10"]
     message = sources.missing_message(spec, tmp_path, context, allow_download=False)
@@ -266,7 +266,7 @@ def test_idx_parse_reads_what_write_idx_wrote_and_refuses_a_bad_header():
 
 @needs_package
 def test_download_fmnist_from_the_debian_package(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv(sources.SYSTEM_DATASETS_ENV, raising=False)
+    monkeypatch.delenv(providers.SYSTEM_DATASETS_ENV, raising=False)
     root = tmp_path / "data"
     done = tmp_path / "fmnist.ready"
     argv = ["download", "fmnist", "--data-root", str(root), "--no-download", "--done", str(done)]
@@ -283,7 +283,7 @@ def test_download_fmnist_from_the_debian_package(tmp_path, capsys, monkeypatch):
 
 @needs_package
 def test_the_debian_files_copied_into_raw_by_hand_are_found(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv(sources.SYSTEM_DATASETS_ENV, str(tmp_path / "none"))
+    monkeypatch.setenv(providers.SYSTEM_DATASETS_ENV, str(tmp_path / "none"))
     raw = tmp_path / "data" / "FashionMNIST" / "raw"
     raw.mkdir(parents=True)
     for gz in PACKAGE.glob("*.gz"):

@@ -261,7 +261,8 @@ def test_schema_enums_match_the_registries():
     from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
     from ggnbench.run.train import HOLDOUTS
     from ggnbench.workload.evaluation import EVAL_PATHS
-    from ggnbench.workload.problems import EVALUATIONS, PROBLEMS
+    from ggnbench.workload.loaders import EVALUATIONS
+    from ggnbench.workload.problems import PROBLEMS
     from ggnbench.workload.tensordata import DATA_PATHS
 
     sys.path.insert(0, str(ROOT / "bench"))

@@ -12,7 +12,8 @@ from torch import nn
 from ggnbench.errors import GGNBenchError
 from ggnbench.run.train import RunConfig, run
 from ggnbench.workload.evaluation import evaluate, inference_network
-from ggnbench.workload.problems import get_problem, make_loaders
+from ggnbench.workload.loaders import make_loaders
+from ggnbench.workload.problems import get_problem
 from ggnbench.workload.tensordata import TensorImages
 from tests.conftest import DEVICES, make_cifar10_root, make_mnist_root
 

@@ -28,7 +28,8 @@ from ggnbench.run.train import HOLDOUTS
 from ggnbench.workflow.epoch_cost import PATHS
 from ggnbench.workload.data import DATASET_NAMES, DATASETS
 from ggnbench.workload.evaluation import EVAL_PATHS
-from ggnbench.workload.problems import EVALUATIONS, PROBLEMS
+from ggnbench.workload.loaders import EVALUATIONS
+from ggnbench.workload.problems import PROBLEMS
 from ggnbench.workload.sources import SOURCES
 from ggnbench.workload.tensordata import DATA_PATHS
 
@@ -703,7 +704,7 @@ def _add_bench_suite(sub: argparse._SubParsersAction) -> None:
 
 
 def data_context(args: argparse.Namespace) -> str:
-    """Who reads a command's missing-data message (:data:`ggnbench.workload.sources.CONTEXTS`).
+    """Who reads a command's missing-data message (:data:`missing_hints.CONTEXTS`).
 
     ``ggnbench download`` takes ``--from``; with ``--done`` it is the workflow's download
     job. ``sweep`` is a workflow job, and so is ``epoch-bench --cases`` (its ``--configfile``

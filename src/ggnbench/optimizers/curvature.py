@@ -4,12 +4,13 @@ Every built-in second-order optimizer is the same three parts: a *curvature sour
 (:class:`CurvatureSource`: the BackPACK extension that computes the curvature during
 ``loss.backward()``, or ggnbench's native hooks for the GGN diagonal, the parameter
 attribute it fills, and whether that holds one diagonal or Kronecker factors), a *running
-average* of the observations (:class:`RunningAverage`: ``none``, ``mean`` or ``ema``),
-and an *update* that applies the damped inverse to the gradient. :class:`CurvatureOptimizer`
-holds the first two; an optimizer module (:mod:`ggnbench.optimizers.diag_ggn`,
-:mod:`ggnbench.optimizers.kfac`) subclasses it with the third, and its entry in
-:data:`ggnbench.optimizers.optim.OPTIMIZERS` names the
+average* of the observations (:class:`~ggnbench.optimizers.averaging.RunningAverage`:
+``none``, ``mean`` or ``ema``), and an *update* that applies the damped inverse to the
+gradient. :class:`CurvatureOptimizer` holds the first two; an optimizer module
+(:mod:`ggnbench.optimizers.diag_ggn`, :mod:`ggnbench.optimizers.kfac`) subclasses it with
+the third, and its entry in :data:`ggnbench.optimizers.optim.OPTIMIZERS` names the
 source. This mirrors the split of curvature computers from the operators that use them.
+Whether a source can run on a network is :mod:`ggnbench.optimizers.feasibility`'s check.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from backpack.extensions.backprop_extension import BackpropExtension
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from ggnbench import defaults
 from ggnbench.checks import check_non_negative, check_positive
 from ggnbench.errors import GGNBenchError
+from ggnbench.optimizers.averaging import RunningAverage
 from ggnbench.optimizers.ggn import NativeDiagGGN
 
 #: What a source's attribute holds per parameter: one tensor shaped like the parameter,
@@ -46,9 +47,6 @@ BACKENDS = ("backpack", "native")
 #: layer's output factor is also its bias's, so the paper averaged it twice a step).
 SHARED_FACTORS = ("separate", "aliased")
 
-#: The first observation initialises the ``mean``; later weights are ``min(1/(t+1), MAX)``.
-MEAN_MAX_WEIGHT = 0.9
-
 
 @dataclass(frozen=True)
 class CurvatureSource:
@@ -62,7 +60,7 @@ class CurvatureSource:
             without BackPACK (``mc`` or ``exact``), or None when only BackPACK does.
         dense_backpropagation: Whether BackPACK carries a dense ``[D, D]`` matrix back
             through every layer output of ``D`` features (KFRA), which
-            :func:`check_feasible` bounds.
+            :func:`~ggnbench.optimizers.feasibility.check_feasible` bounds.
     """
 
     extension: type[BackpropExtension]
@@ -80,143 +78,6 @@ class CurvatureSource:
     def backends(self) -> tuple[str, ...]:
         """The backends that can compute this curvature."""
         return BACKENDS if self.native else BACKENDS[:1]
-
-
-def dense_curvature_bytes(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
-    """Memory of the dense ``[D, D]`` matrices a recursive curvature backpropagates.
-
-    One forward pass of a single zero example records every leaf module's output size
-    ``D``; each output gets one ``[D, D]`` matrix of the parameters' dtype.
-
-    Args:
-        model: The network.
-        input_shape: Shape of one example (without the batch dimension).
-
-    Returns:
-        ``(largest, total)``: bytes of the largest matrix and of all of them together.
-    """
-    sizes: list[int] = []
-    hooks = [
-        m.register_forward_hook(lambda _m, _a, out: sizes.append(out[0].numel()))
-        for m in model.modules()
-        if not list(m.children())
-    ]
-    first = next(model.parameters())
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape, dtype=first.dtype, device=first.device))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    each = [d * d * first.element_size() for d in sizes]
-    return max(each, default=0), sum(each)
-
-
-def check_feasible(
-    source: CurvatureSource,
-    model: nn.Module,
-    input_shape: tuple[int, ...],
-    limit_bytes: int = defaults.DENSE_CURVATURE_LIMIT_BYTES,
-) -> None:
-    """Refuse a network BackPACK cannot, or should not, compute this curvature on.
-
-    Every leaf module must have a BackPACK module extension for the source (BackPACK
-    would otherwise fail in the middle of the first backward pass); a source that
-    backpropagates dense matrices (KFRA) must stay under ``limit_bytes`` in its largest one.
-
-    Args:
-        source: The curvature.
-        model: The network (before or after ``extend``).
-        input_shape: Shape of one example.
-        limit_bytes: Largest dense matrix allowed; ``None`` or <= 0 allows any.
-
-    Raises:
-        GGNBenchError: Naming the first unsupported layer, or the estimate and the option
-            that allows it anyway.
-    """
-    # BackPACK keeps its rules per layer type in a private mapping; without it (another
-    # BackPACK version) the layer check is left to BackPACK's own error.
-    supported = getattr(source.extension(), "_BackpropExtension__module_extensions", None)
-    for name, module in model.named_modules():
-        if supported is None:
-            break
-        if not list(module.children()) and type(module) not in supported:
-            raise GGNBenchError(
-                f"BackPACK's {source.name} does not support layer {name!r} "
-                f"({type(module).__name__}); choose another optimizer for this network"
-            )
-    if not source.dense_backpropagation or not limit_bytes or limit_bytes <= 0:
-        return
-    largest, total = dense_curvature_bytes(model, input_shape)
-    if largest > limit_bytes:
-        raise GGNBenchError(
-            f"{source.name} would backpropagate dense curvature matrices of up to "
-            f"{largest / 2**20:,.0f} MiB each ({total / 2**20:,.0f} MiB for all layers, per "
-            f"step) on this network, over the {limit_bytes / 2**20:,.0f} MiB limit; pass "
-            "--allow-large-curvature (config: allow_large_curvature: true) to run it anyway"
-        )
-
-
-class RunningAverage:
-    """Fold mini-batch curvature observations into a per-parameter estimate.
-
-    An observation is a list of tensors per parameter (one diagonal, or Kronecker
-    factors). Modes (:data:`CURVATURE_AVERAGES`):
-
-    - ``none``: the current observation itself;
-    - ``mean``: the arithmetic mean of all observations so far, as the paper's code
-      computes it: the first initialises ``m``, then ``m <- (1 - a) m + a x`` in place with
-      ``a = min(1 / (t + 1), 0.9)`` and ``t`` the number already averaged;
-    - ``ema``: ``m <- beta m + (1 - beta) x`` from ``m = 0``, returned divided by
-      ``1 - beta^t`` (as Adam corrects its moments).
-
-    With ``shared="aliased"`` the first observation is kept by reference, so a tensor two
-    parameters share stays shared and each parameter's in-place update reaches it (the
-    paper's code); ``separate`` copies it first. The estimate lives in the optimizer's
-    ``state[p]["curvature"]`` (a list) and ``state[p]["observations"]``.
-    """
-
-    def __init__(self, state: dict[Tensor, dict[str, Any]], mode: str, beta: float, shared: str):
-        """Create the average over an optimizer's state.
-
-        Args:
-            state: The optimizer's ``state``.
-            mode: ``none``, ``mean`` or ``ema``.
-            beta: Decay of ``ema``.
-            shared: ``separate`` or ``aliased``.
-        """
-        self.state, self.mode, self.beta, self.shared = state, mode, beta, shared
-
-    def update(self, p: Tensor, observed: list[Tensor]) -> list[Tensor]:
-        """Fold one observation of parameter ``p`` in and return the estimate to use.
-
-        Args:
-            p: The parameter (the key of its state).
-            observed: Its mini-batch curvature, one tensor per factor.
-
-        Returns:
-            The estimate, one tensor per factor.
-        """
-        if self.mode == "none":
-            return observed
-        state = self.state[p]
-        seen = state.get("observations", 0)
-        state["observations"] = seen + 1
-        if self.mode == "mean":
-            if seen == 0:
-                keep = self.shared == "aliased"
-                state["curvature"] = [x if keep else x.detach().clone() for x in observed]
-            else:
-                alpha = min(1.0 / (seen + 1), MEAN_MAX_WEIGHT)
-                for old, new in zip(state["curvature"], observed, strict=True):
-                    old.mul_(1 - alpha).add_(new, alpha=alpha)
-            return state["curvature"]
-        if seen == 0:
-            state["curvature"] = [torch.zeros_like(x) for x in observed]
-        for old, new in zip(state["curvature"], observed, strict=True):
-            old.mul_(self.beta).add_(new, alpha=1 - self.beta)
-        correction = 1 - self.beta ** (seen + 1)
-        return [m / correction for m in state["curvature"]]
 
 
 class CurvatureOptimizer(Optimizer):

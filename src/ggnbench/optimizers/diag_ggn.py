@@ -29,7 +29,7 @@ class DiagGGN(CurvatureOptimizer):
     during ``loss.backward()`` by BackPACK (``backend="backpack"``) or by
     :mod:`ggnbench.optimizers.ggn` (``backend="native"``); see
     :class:`~ggnbench.optimizers.curvature.CurvatureOptimizer`. ``curvature_average`` forms ``m``
-    (:class:`~ggnbench.optimizers.curvature.RunningAverage`), and the arithmetic follows the
+    (:class:`~ggnbench.optimizers.averaging.RunningAverage`), and the arithmetic follows the
     reference
     each mode reproduces:
 

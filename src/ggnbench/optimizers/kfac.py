@@ -168,7 +168,7 @@ class KroneckerFactored(CurvatureOptimizer):
 
     See the module for the arithmetic. ``curvature_average`` (``mean``: the paper's) and
     ``shared_factors`` (``aliased``: the paper's treatment of KFRA's shared factor) are
-    :class:`~ggnbench.optimizers.curvature.RunningAverage`'s. The inverses live in
+    :class:`~ggnbench.optimizers.averaging.RunningAverage`'s. The inverses live in
     ``state[p]["inverse"]`` and are recomputed every ``inverse_every`` steps.
     """
 

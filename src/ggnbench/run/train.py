@@ -28,7 +28,8 @@ from ggnbench.checks import check_positive
 from ggnbench.devices import note_busy_cores, resolve_device, synchronize
 from ggnbench.errors import GGNBenchError, StepFailure
 from ggnbench.optimizers import plugins
-from ggnbench.optimizers.curvature import CurvatureOptimizer, check_feasible
+from ggnbench.optimizers.curvature import CurvatureOptimizer
+from ggnbench.optimizers.feasibility import check_feasible
 from ggnbench.optimizers.optim import (
     backward,
     build_from_class,
@@ -37,7 +38,8 @@ from ggnbench.optimizers.optim import (
     prepare,
 )
 from ggnbench.workload.evaluation import EVAL_PATHS, evaluate, fast_batch_size
-from ggnbench.workload.problems import EVALUATIONS, NO_HOLDOUT, Problem, get_problem, make_loaders
+from ggnbench.workload.loaders import EVALUATIONS, NO_HOLDOUT, make_loaders
+from ggnbench.workload.problems import Problem, get_problem
 from ggnbench.workload.tensordata import DATA_PATHS
 
 # BackPACK's hooks on the first layer fire although inputs need no gradient; harmless.
@@ -78,7 +80,7 @@ class RunConfig:
         holdout: ``fixed`` validation holdout (the problem's own permutation) or
             ``per_seed`` (drawn with the run's seed, as DeepOBS does).
         evaluation: ``ggnbench`` or ``deepobs`` (DeepOBS's evaluation loaders and
-            train-eval draws; see :func:`ggnbench.workload.problems.make_loaders`).
+            train-eval draws; see :func:`ggnbench.workload.loaders.make_loaders`).
         data_path: ``tensor`` (splits without augmentation held as one tensor on the
             run's device) or ``pil`` (torchvision's per-image path); the same batches
             bitwise (see :mod:`ggnbench.workload.tensordata`).

@@ -16,9 +16,9 @@ from torch.utils.data import Dataset, Subset
 
 from ggnbench.errors import GGNBenchError
 from ggnbench.workload import sources
+from ggnbench.workload.dataset_spec import DatasetSpec
 from ggnbench.workload.digits import digits_dataset
 from ggnbench.workload.idx import IdxContent
-from ggnbench.workload.sources import DatasetSpec
 
 #: SHA-256 of Fashion-MNIST's four original files, decompressed (the files Debian's
 #: package dataset-fashion-mnist installs, recompressed, and torchvision downloads).
@@ -98,7 +98,8 @@ def prepare(
         folder: A folder to take the files from (``ggnbench download --from``).
         strict: Check the content of files in place (sizes, classes, SHA-256), as
             ``ggnbench download`` does; training checks only that they read.
-        context: Who reads a missing-data message (:data:`sources.CONTEXTS`).
+        context: Who reads a missing-data message
+            (:data:`ggnbench.workload.missing_hints.CONTEXTS`).
 
     Returns:
         The record of where the data came from, with the files' SHA-256.

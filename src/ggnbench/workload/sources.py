@@ -13,14 +13,15 @@ A source puts a dataset's files where torchvision reads them under the data root
 :func:`ensure` tries the dataset's sources in its registry order, checks the content of
 what a source provides before it is placed (:mod:`ggnbench.workload.idx`: headers, sizes, labels
 per class, SHA-256), writes files atomically and leaves a record of the source and the
-checksums beside them, which every run's ``run.json`` carries (:func:`record`).
+checksums beside them, which every run's ``run.json`` carries
+(:func:`ggnbench.workload.source_record.record`). How each source places the files is in
+:mod:`ggnbench.workload.providers`, its clause of the missing-data message
+(:func:`missing_message`) in :mod:`ggnbench.workload.missing_hints`, and a dataset's
+description in :mod:`ggnbench.workload.dataset_spec`.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,46 +29,23 @@ from typing import Any
 
 from ggnbench.errors import GGNBenchError
 from ggnbench.workload import idx
-from ggnbench.workload.digits import load_digits_tensors
-from ggnbench.workload.idx import IdxContent
-
-#: Environment variable naming the root of system packages' dataset folders.
-SYSTEM_DATASETS_ENV = "GGNBENCH_SYSTEM_DATASETS"
-SYSTEM_DATASETS = "/usr/share/datasets"
-#: The record of a placed dataset's source, beside its files.
-RECORD = "ggnbench-source.json"
-
-#: Who reads a missing-data message, which decides the ways it offers: ``download``
-#: (``ggnbench download``: a folder named with ``--from``), ``train`` (a training command run
-#: by hand, which takes no ``--from``) or ``workflow`` (a workflow job: rerun the workflow).
-#: Under ``--no-download`` (the config's ``download: false``) none offers the network.
-CONTEXTS = ("download", "train", "workflow")
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """A dataset: how torchvision reads it, what its files hold, where it comes from.
-
-    Attributes:
-        name: Registry name.
-        torchvision: torchvision dataset class name; None for bundled data.
-        sources: Names of :data:`ggnbench.workload.sources.SOURCES`, tried in this order.
-        files: The files of MNIST-format data a user can place by hand, for messages
-            (CIFAR's archive and extracted folder are named by its torchvision class).
-        content: What the decompressed files of MNIST-format data hold; None otherwise.
-        package: (system package, its folder below the system datasets root), or None.
-    """
-
-    name: str
-    torchvision: str | None
-    sources: tuple[str, ...]
-    files: str = ""
-    content: IdxContent | None = None
-    package: tuple[str, str] | None = None
-
-
-class Unavailable(Exception):
-    """A source that does not have the dataset here (not an error: the next one is tried)."""
+from ggnbench.workload.dataset_spec import DatasetSpec, idx_file_names, target, torchvision_class
+from ggnbench.workload.missing_hints import (
+    CONTEXTS,
+    hint_bundled,
+    hint_folder,
+    hint_package,
+    hint_torchvision,
+)
+from ggnbench.workload.providers import (
+    Unavailable,
+    from_bundled,
+    from_folder,
+    from_package,
+    from_torchvision,
+    place_idx,
+)
+from ggnbench.workload.source_record import RECORD, record
 
 
 @dataclass(frozen=True)
@@ -91,174 +69,15 @@ class Source:
     provide: Callable[[DatasetSpec, Path, dict[str, Any]], str]
 
 
-def system_folder(spec: DatasetSpec) -> Path:
-    """The folder a system package installs a dataset into.
-
-    Args:
-        spec: The dataset (with a ``package``).
-
-    Returns:
-        The folder below the system datasets root.
-    """
-    return Path(os.environ.get(SYSTEM_DATASETS_ENV, SYSTEM_DATASETS)) / spec.package[1]
-
-
-def target(spec: DatasetSpec, root: Path) -> Path:
-    """The folder torchvision reads a dataset's files from (and the record's folder).
-
-    Args:
-        spec: The dataset.
-        root: Data root.
-
-    Returns:
-        ``root/<Class>/raw`` for MNIST-format data, ``root/<base folder>`` for CIFAR,
-        ``root/<name>`` otherwise.
-    """
-    if spec.content is not None:
-        return root / spec.torchvision / "raw"
-    if spec.torchvision is not None:
-        return root / _torchvision_class(spec).base_folder
-    return root / spec.name
-
-
-def _torchvision_class(spec: DatasetSpec) -> type:
-    from torchvision import datasets
-
-    return getattr(datasets, spec.torchvision)
-
-
-def _names(spec: DatasetSpec) -> list[str]:
-    return [name for prefix in spec.content.examples for name in idx.file_names(prefix)]
-
-
-def _place_idx(spec: DatasetSpec, root: Path, files: dict[str, bytes], origin: str) -> None:
-    """Check four decompressed files and write them atomically where torchvision reads."""
-    missing = [n for n in _names(spec) if n not in files]
-    if missing:
-        raise GGNBenchError(f"{origin} lacks {missing[0]} (or {missing[0]}.gz)")
-    found = idx.problems(files, spec.content)
-    if found:
-        name, reason = found[0]
-        raise GGNBenchError(f"{origin}: {name} is damaged ({reason})")
-    folder = target(spec, root)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in _names(spec):
-        tmp = folder / f".{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(files[name])
-        os.replace(tmp, folder / name)
-
-
-def _from_package(spec: DatasetSpec, root: Path, options: dict[str, Any]) -> str:
-    if spec.package is None or spec.content is None:
-        raise Unavailable
-    folder = system_folder(spec)
-    if not folder.is_dir():
-        raise Unavailable
-    package = spec.package[0]
-    try:
-        files = idx.read_folder(folder, _names(spec))
-        _place_idx(spec, root, files, f"package {package} ({folder})")
-    except (ValueError, GGNBenchError) as err:
-        raise GGNBenchError(f"{err}; reinstall it: apt-get install --reinstall {package}") from err
-    return f"package {package}: {folder}"
-
-
-def _from_folder(spec: DatasetSpec, root: Path, options: dict[str, Any]) -> str:
-    folder = options.get("folder")
-    if folder is None:
-        raise Unavailable
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise GGNBenchError(f"--from {folder}: no such folder")
-    if spec.content is not None:
-        try:
-            files = idx.read_folder(folder, _names(spec))
-        except ValueError as err:
-            raise GGNBenchError(str(err)) from err
-        _place_idx(spec, root, files, f"folder {folder}")
-        return f"folder {folder.resolve()}"
-    cls = _torchvision_class(spec)
-    archive = folder / cls.filename
-    if not archive.is_file():
-        raise GGNBenchError(f"folder {folder} lacks {cls.filename}")
-    from torchvision.datasets.utils import check_integrity, extract_archive
-
-    if not check_integrity(str(archive), cls.tgz_md5):
-        raise GGNBenchError(f"{archive} is damaged (its MD5 differs from the published one)")
-    tmp = root / f".{spec.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    extract_archive(str(archive), str(tmp))
-    shutil.rmtree(target(spec, root), ignore_errors=True)
-    os.replace(tmp / cls.base_folder, target(spec, root))
-    shutil.rmtree(tmp, ignore_errors=True)
-    return f"folder {folder.resolve()}"
-
-
-def _from_torchvision(spec: DatasetSpec, root: Path, options: dict[str, Any]) -> str:
-    if not options.get("allow_download", True) or spec.torchvision is None:
-        raise Unavailable
-    cls = _torchvision_class(spec)
-    try:
-        for train in (True, False):
-            cls(str(root), train=train, download=True)
-    except (RuntimeError, OSError, ValueError, EOFError) as err:
-        raise Unavailable from err
-    if spec.content is not None:
-        files = idx.read_folder(target(spec, root), _names(spec))
-        _place_idx(spec, root, files, "torchvision's download")
-    mirror = getattr(cls, "mirrors", [getattr(cls, "url", "")])[0]
-    return f"torchvision download: {mirror}"
-
-
-def _bundled(spec: DatasetSpec, root: Path, options: dict[str, Any]) -> str:
-    load_digits_tensors(root)
-    return "scikit-learn (sklearn.datasets.load_digits)"
-
-
-def _rerun(context: str) -> str:
-    return "rerun the workflow" if context == "workflow" else "rerun"
-
-
-def _hint_package(spec: DatasetSpec, root: Path, context: str, allow_download: bool) -> str:
-    package = spec.package[0]
-    return f"install Debian's package {package} (apt-get install {package}) and {_rerun(context)}"
-
-
-def _hint_folder(spec: DatasetSpec, root: Path, context: str, allow_download: bool) -> str:
-    rerun = _rerun(context)
-    if spec.content is not None:  # MNIST-format: the same files, .gz or not, here or in DIR
-        here = f"put {spec.files} into {target(spec, root).resolve()} and {rerun}"
-        elsewhere = "or into a folder DIR"
-    else:  # CIFAR: read in place only extracted; --from takes the published archive
-        cls = _torchvision_class(spec)
-        here = f"put the extracted folder {cls.base_folder} into {root.resolve()} and {rerun}"
-        elsewhere = f"or {cls.filename} into a folder DIR"
-    if context == "download":
-        return f"{here}, {elsewhere} and rerun with --from DIR"
-    return here
-
-
-def _hint_torchvision(
-    spec: DatasetSpec, root: Path, context: str, allow_download: bool
-) -> str | None:
-    if not allow_download:
-        return None
-    return f"{_rerun(context)} with network access (torchvision downloads it)"
-
-
-def _hint_bundled(spec: DatasetSpec, root: Path, context: str, allow_download: bool) -> str:
-    return f"install scikit-learn and {_rerun(context)}"
-
-
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in [
-        Source("package", "a system package", _hint_package, _from_package),
-        Source("folder", "a folder (--from)", _hint_folder, _from_folder),
-        Source("torchvision", "torchvision's download", _hint_torchvision, _from_torchvision),
+        Source("package", "a system package", hint_package, from_package),
+        Source("folder", "a folder (--from)", hint_folder, from_folder),
+        Source("torchvision", "torchvision's download", hint_torchvision, from_torchvision),
         Source(
-            "bundled", "data that ships with a Python package (scikit-learn)", _hint_bundled,
-            _bundled,
+            "bundled", "data that ships with a Python package (scikit-learn)", hint_bundled,
+            from_bundled,
         ),
     ]
 }  # fmt: skip
@@ -352,7 +171,7 @@ def placed_problems(spec: DatasetSpec, root: Path, strict: bool) -> list[tuple[P
     if spec.content is None:
         if spec.torchvision is None:
             return []
-        cls = _torchvision_class(spec)
+        cls = torchvision_class(spec)
         from torchvision.datasets import cifar  # its check_integrity: what torchvision uses
 
         out = []
@@ -364,10 +183,10 @@ def placed_problems(spec: DatasetSpec, root: Path, strict: bool) -> list[tuple[P
                 out.append((path, "its MD5 checksum differs from the published one"))
         return out
     try:
-        files = idx.read_folder(folder, _names(spec))
+        files = idx.read_folder(folder, idx_file_names(spec))
     except ValueError as err:
         return [(folder, str(err))]
-    out = [(folder / n, "missing") for n in _names(spec) if n not in files]
+    out = [(folder / n, "missing") for n in idx_file_names(spec) if n not in files]
     if out:
         return out
     content = spec.content if strict else _structure_only(spec)
@@ -421,7 +240,7 @@ def ensure(
     if folder is None and not found:
         if _compressed_only(spec, root):  # .gz files put there by hand: decompress them
             here = target(spec, root)
-            _place_idx(spec, root, idx.read_folder(here, _names(spec)), f"folder {here}")
+            place_idx(spec, root, idx.read_folder(here, idx_file_names(spec)), f"folder {here}")
             return record(spec, root, f"folder {here.resolve()} (placed by hand)", "folder", True)
         return record(spec, root, origin=_origin_of_placed(spec, root))
     damaged = [(path, reason) for path, reason in found if reason != "missing"]
@@ -440,7 +259,7 @@ def _compressed_only(spec: DatasetSpec, root: Path) -> bool:
     if spec.content is None:
         return False
     folder = target(spec, root)
-    return any(not (folder / n).is_file() for n in _names(spec))
+    return any(not (folder / n).is_file() for n in idx_file_names(spec))
 
 
 def _origin_of_placed(spec: DatasetSpec, root: Path) -> str | None:
@@ -451,71 +270,3 @@ def _origin_of_placed(spec: DatasetSpec, root: Path) -> str | None:
     if spec.content is not None:
         return f"folder {target(spec, root).resolve()} (placed by hand)"
     return None
-
-
-def record(
-    spec: DatasetSpec,
-    root: str | Path,
-    origin: str | None = None,
-    source: str | None = None,
-    write: bool = False,
-) -> dict[str, Any]:
-    """The record of where a dataset's files came from, with their checksums.
-
-    Args:
-        spec: The dataset.
-        root: Data root.
-        origin: Where the files came from; None keeps the saved record's.
-        source: The source's registry name.
-        write: Save the record beside the files (atomically).
-
-    Returns:
-        ``dataset, source, origin, sha256`` (per file, of the files in place now) and
-        ``matches_record`` (whether they are the files the saved record names).
-
-    Raises:
-        OSError: If ``write`` is set and the record cannot be written.
-    """
-    folder = target(spec, Path(root))
-    saved = _read_record(folder)
-    sums = _checksums(spec, folder)
-    if origin is None and saved:
-        out = {**saved, "matches_record": saved.get("sha256") == sums}
-        out["sha256"] = sums
-        return out
-    out = {
-        "dataset": spec.name,
-        "source": source or ("folder" if origin else "unrecorded"),
-        "origin": origin,
-        "sha256": sums,
-        "matches_record": True,
-    }
-    if write or (origin and not saved):
-        stored = {k: v for k, v in out.items() if k != "matches_record"}
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{RECORD}.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
-            os.replace(tmp, folder / RECORD)
-        except OSError:
-            if write:
-                raise
-    return out
-
-
-def _read_record(folder: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((folder / RECORD).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _checksums(spec: DatasetSpec, folder: Path) -> dict[str, str]:
-    if spec.content is not None:
-        names = _names(spec)
-    elif spec.torchvision is not None:
-        cls = _torchvision_class(spec)
-        names = [name for name, _ in cls.train_list + cls.test_list]
-    else:
-        names = sorted(p.name for p in folder.glob("*.pt")) if folder.is_dir() else []
-    return {n: idx.sha256((folder / n).read_bytes()) for n in names if (folder / n).is_file()}
