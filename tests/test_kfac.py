@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 from backpack import backpack, extend
-from backpack.extensions import KFAC, KFLR, KFRA, DiagHessian
+from backpack.extensions import KFAC, KFLR, KFRA
 from torch import nn
 from torch.func import hessian, jacrev
 
@@ -18,7 +18,6 @@ from ggnbench import cli
 from ggnbench.errors import GGNBenchError, StepFailure
 from ggnbench.optimizers import kfac
 from ggnbench.optimizers.averaging import RunningAverage
-from ggnbench.optimizers.curvature import CurvatureOptimizer, CurvatureSource
 from ggnbench.optimizers.feasibility import check_feasible, dense_curvature_bytes
 from ggnbench.optimizers.kfac import KroneckerFactored, factor_inverses, tikhonov_pi
 from ggnbench.workflow.configcheck import config_error
@@ -419,49 +418,38 @@ def test_reciprocal_eigenvalues_are_clamped_to_zero_and_1e8():
     torch.testing.assert_close(inverse, expected, rtol=1e-12, atol=0)
 
 
-class DiagHessianNewton(CurvatureOptimizer):
-    """CONTRIBUTING.md's example: a new curvature optimizer is this class and one entry."""
-
-    def __init__(self, params, lr, damping, weight_decay=0.0, curvature_average="none",
-                 curvature_beta=0.95):  # fmt: skip
-        defaults = {"lr": lr, "damping": damping, "weight_decay": weight_decay,
-                    "curvature_average": curvature_average, "curvature_beta": curvature_beta,
-                    "shared_factors": "separate"}  # fmt: skip
-        super().__init__(params, defaults, HESSIAN)
-
-    def update(self, group, params, curvature):
-        for p, (h,) in zip(params, curvature, strict=True):
-            p.add_((p.grad + group["weight_decay"] * p) / (h.abs() + group["damping"]),
-                   alpha=-group["lr"])  # fmt: skip
-
-
-HESSIAN = CurvatureSource(DiagHessian, "diag_h", "diagonal")
-
-
-def test_a_new_curvature_optimizer_is_one_class_and_one_registry_entry(monkeypatch, tmp_path):
+def test_a_new_curvature_optimizer_is_one_module_and_one_registry_entry(monkeypatch, tmp_path):
+    # tests/new_optimizer.py, with a hyperparameter of its own; the workflow's run of it is
+    # tests/test_workflow.py::test_a_new_optimizer_runs_through_the_workflow_and_the_report.
     from ggnbench.optimizers import optim
     from ggnbench.workflow import study
+    from tests import new_optimizer
 
-    entry = optim.OptimizerSpec(
-        lambda params, lr, damping, **o: DiagHessianNewton(params, lr, damping, **o),
-        ("damping", "weight_decay", "curvature_average", "curvature_beta"), cost=3.0,
-        curvature=HESSIAN,
-    )  # fmt: skip
-    monkeypatch.setitem(optim.OPTIMIZERS, "diag_hessian", entry)
+    monkeypatch.setitem(optim.OPTIMIZERS, "diag_hessian", new_optimizer.SPEC)
     out = tmp_path / "run"
-    assert train(out, "digits_cnn", "diag_hessian", tmp_path, steps=5, lr=0.1, damping=1.0) == 0
+    extra = ["--exponent", "0.5"]
+    assert train(out, "digits_cnn", "diag_hessian", tmp_path, *extra, steps=5, lr=0.1,
+                 damping=1.0) == 0  # fmt: skip
     info = json.loads((out / "run.json").read_text())
     assert info["status"] == "ok" and info["resolved"]["optimizer"]["curvature_average"] == "mean"
+    assert info["resolved"]["optimizer"]["exponent"] == 0.5
+    assert info["config"]["hparams"]["exponent"] == 0.5
     assert trace(out)[-1][0] < trace(out)[0][0]
-    # The study takes it by name, with the schema's shared curvature entry.
+    # A value past its bound is refused where it enters, with the registry's words.
+    assert train(tmp_path / "bad", "digits_cnn", "diag_hessian", tmp_path, "--exponent", "-1",
+                 steps=5, lr=0.1, damping=1.0) == 2  # fmt: skip
+    # The study takes it by name, with the schema's one optimizer entry, tuned over its own.
     config = {**yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())}
-    config["optimizers"] = {"diag_hessian": {"lr": [0.1], "damping": [1.0]}}
+    config["optimizers"] = {"diag_hessian": {"lr": [0.1], "damping": [1.0], "exponent": [0.5, 1]}}
     assert config_error(config, ROOT / "config" / "schema.yaml") is None
     config.setdefault("chunk_size", 1)
     config.setdefault("eval_batch_size", 1000)
     for problem in config["problems"].values():
         problem.setdefault("eval_every", 100)
     study.check_plan(config)
+    planned = study.runs(config, "tune", "digits_cnn", "diag_hessian", "cpu")
+    assert [r["config"]["hparams"]["exponent"] for r in planned] == [0.5, 1]
+    assert planned[0]["out"].endswith("lr=0.1/damping=1.0/exponent=0.5/device=cpu/seed=0")
     # The benchmark times its step.
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import cases

@@ -407,6 +407,68 @@ def test_tiny_study_with_an_optimizer_class_from_outside_the_repository(tmp_path
     assert runtimes.set_index("rule").jobs.to_dict() == {"tune": 2, "final_seeds": 2}
 
 
+#: Makes tests/new_optimizer.py built in, in every Python process the workflow starts: the
+#: one registry entry a new curvature optimizer needs.
+REGISTER_NEW_OPTIMIZER = """
+from ggnbench.optimizers import optim
+import new_optimizer
+
+optim.OPTIMIZERS["diag_hessian"] = new_optimizer.SPEC
+"""
+
+
+def test_a_new_optimizer_runs_through_the_workflow_and_the_report(tmp_path):
+    # One module and one registry entry: the command line, the schema and the rules follow.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(REGISTER_NEW_OPTIMIZER)
+    env = {**os.environ, "PYTHONPATH": f"{site}:{ROOT / 'tests'}", "OMP_NUM_THREADS": "1"}
+    cli = [sys.executable, "-m", "ggnbench.cli"]
+    helped = subprocess.run([*cli, "train", "--help"], capture_output=True, text=True, env=env)
+    assert "--exponent" in helped.stdout and "diag_hessian" in helped.stdout
+    trained = subprocess.run(
+        [*cli, "train", "--problem", "digits_cnn", "--optimizer", "diag_hessian", "--lr", "0.1",
+         "--damping", "1", "--exponent", "0.5", "--steps", "3", "--eval-every", "0",
+         "--threads", "1", "--no-download", "--out", str(tmp_path / "one")],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    config = json.loads((tmp_path / "one" / "run.json").read_text())["config"]
+    assert config["hparams"] == {"damping": 1.0, "exponent": 0.5}
+
+    study = yaml.safe_load(TINY.read_text())
+    study.update(final_seeds=[1], seed_example={"enabled": False}, bench={"enabled": False},
+                 epoch_bench={"enabled": False})  # fmt: skip
+    study["optimizers"] = {
+        "sgd": {"lr": [0.1], "momentum": 0.9},
+        "diag_hessian": {"lr": [0.1], "damping": [1.0], "exponent": [0.5, 1.0]},
+    }
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    config = ["--configfile", str(tmp_path / "study.yaml")]
+    done = snakemake("all", "--cores", "2", *config, workdir=tmp_path, env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    tables = tmp_path / "results" / "tables"
+    runs = pd.read_csv(tables / "runs.csv")
+    tuned = runs[(runs.optimizer == "diag_hessian") & (runs.stage == "tune")]
+    assert sorted(tuned.run) == [
+        f"results/runs/digits_cnn/diag_hessian/lr=0.1/damping=1.0/exponent={e}/device=cpu/seed=0"
+        for e in ("0.5", "1.0")
+    ]
+    best = json.loads(next((tmp_path / "results").rglob("best.json")).read_text())
+    final = runs[(runs.optimizer == "diag_hessian") & (runs.stage == "final")]
+    assert len(final) == 1 and final.run.iloc[0].endswith(
+        f"exponent={best['best']['point']['exponent']}/device=cpu/seed=1"
+    )
+    assert set(pd.read_csv(tables / "final_metrics.csv").optimizer) == {"sgd", "diag_hessian"}
+    summary = (tmp_path / "results" / "report" / "summary.txt").read_text()
+    assert "DiagHessian" in summary  # its registry label
+    report = snakemake("--report", "results/report.html", *config, workdir=tmp_path, env=env)
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (tmp_path / "results" / "report.html").read_text()
+    shown = pd.read_csv(io.StringIO(report_file(html, "final_metrics.csv")))
+    assert "diag_hessian" in set(shown.optimizer)
+
+
 @pytest.mark.parametrize(
     "klass,pythonpath,words",
     [
