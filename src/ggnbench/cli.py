@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         Exit status: 0 on success, 2 on a user-facing error.
     """
-    from ggnbench.commands import data_context
+    from ggnbench.commands.common import data_context
     from ggnbench.workload.sources import MissingData
 
     args = build_parser().parse_args(argv)
