@@ -440,7 +440,7 @@ HESSIAN = CurvatureSource(DiagHessian, "diag_h", "diagonal")
 
 def test_a_new_curvature_optimizer_is_one_class_and_one_registry_entry(monkeypatch, tmp_path):
     from ggnbench.optimizers import optim
-    from ggnbench.workflow import study
+    from ggnbench.workflow import plan_check
 
     entry = optim.OptimizerSpec(
         lambda params, lr, damping, **o: DiagHessianNewton(params, lr, damping, **o),
@@ -461,7 +461,7 @@ def test_a_new_curvature_optimizer_is_one_class_and_one_registry_entry(monkeypat
     config.setdefault("eval_batch_size", 1000)
     for problem in config["problems"].values():
         problem.setdefault("eval_every", 100)
-    study.check_plan(config)
+    plan_check.check_plan(config)
     # The benchmark times its step.
     monkeypatch.syspath_prepend(str(ROOT / "bench"))
     import cases
