@@ -14,8 +14,9 @@ import yaml
 
 from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers import plugins
+from ggnbench.run.config import RunConfig
 from ggnbench.run.sweep import apply_best, train_to_folder
-from ggnbench.run.train import RunConfig, run
+from ggnbench.run.train import run
 from ggnbench.workflow import paths, plan_check, study
 from ggnbench.workload.loaders import make_loaders
 from ggnbench.workload.problems import get_problem

@@ -259,7 +259,7 @@ def test_schema_enums_match_the_registries():
     import sys
 
     from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
-    from ggnbench.run.train import HOLDOUTS
+    from ggnbench.run.config import HOLDOUTS
     from ggnbench.workload.evaluation import EVAL_PATHS
     from ggnbench.workload.loaders import EVALUATIONS
     from ggnbench.workload.problems import PROBLEMS
@@ -359,7 +359,7 @@ def test_the_slowest_optimizers_jobs_start_first():
 def test_planned_runs_name_every_field_a_run_records():
     # select-best holds each run folder's run.json to the plan: a field the plan leaves out
     # but the run records (allow_large_curvature) made every folder look foreign.
-    from ggnbench.run.train import RunConfig
+    from ggnbench.run.config import RunConfig
 
     config = resolved("config/config.yaml")
     config["optimizers"]["kfra"]["per_problem"] = {"mnist_logreg": {"allow_large_curvature": True}}

@@ -24,7 +24,7 @@ from ggnbench.optimizers.hyperparams import Hyperparameter
 from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
 from ggnbench.report.figure_sets import FIGURE_SETS
 from ggnbench.report.tables import json_argument
-from ggnbench.run.train import HOLDOUTS
+from ggnbench.run.config import HOLDOUTS
 from ggnbench.workflow.epoch_cost import PATHS
 from ggnbench.workload.data import DATASET_NAMES, DATASETS
 from ggnbench.workload.evaluation import EVAL_PATHS
@@ -402,8 +402,9 @@ def _eval_every(text: str) -> int | str:
 def cmd_train(args: argparse.Namespace) -> None:
     """Run ``ggnbench train``."""
     from ggnbench.progress import Progress
+    from ggnbench.run.config import RunConfig
+    from ggnbench.run.outcome import numerical_note
     from ggnbench.run.sweep import train_to_folder
-    from ggnbench.run.train import RunConfig, numerical_note
 
     if args.optimizer is None and args.optimizer_class is None:
         raise GGNBenchError("give --optimizer (a built-in name) or --optimizer-class MODULE:CLASS")

@@ -18,8 +18,10 @@ from ggnbench import provenance
 from ggnbench.errors import GGNBenchError
 from ggnbench.progress import Progress
 from ggnbench.run import results
+from ggnbench.run.config import RunConfig
+from ggnbench.run.outcome import numerical_note
 from ggnbench.run.results import mismatch
-from ggnbench.run.train import RunConfig, StepCallback, numerical_note, run
+from ggnbench.run.train import StepCallback, run
 from ggnbench.workflow import paths
 from ggnbench.workflow.best_point import point_of
 

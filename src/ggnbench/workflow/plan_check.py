@@ -13,7 +13,7 @@ from typing import Any
 from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers import plugins
 from ggnbench.optimizers.optim import OPTIMIZERS, get_spec
-from ggnbench.run.train import RunConfig
+from ggnbench.run.config import RunConfig
 from ggnbench.workflow.study import (
     entry,
     hparam_grid,

@@ -184,7 +184,7 @@ def run_config(
     device: str,
     seed: int,
 ) -> dict[str, Any]:
-    """The :class:`~ggnbench.run.train.RunConfig` fields of one run.
+    """The :class:`~ggnbench.run.config.RunConfig` fields of one run.
 
     Args:
         config: Validated study configuration.
