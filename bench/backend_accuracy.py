@@ -17,7 +17,8 @@ import sys
 
 import yaml
 
-from ggnbench.run.train import RunConfig, run
+from ggnbench.run.config import RunConfig
+from ggnbench.run.train import run
 
 
 def main() -> int:

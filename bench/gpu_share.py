@@ -109,7 +109,8 @@ def session(fields: dict, args: argparse.Namespace, barrier: Any, profile: bool)
     import torch
 
     from ggnbench.devices import resolve_device, synchronize
-    from ggnbench.run.train import RunConfig, run
+    from ggnbench.run.config import RunConfig
+    from ggnbench.run.train import run
 
     device = resolve_device(args.device)
     marks: dict[str, Any] = {"steps": []}

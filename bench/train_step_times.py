@@ -17,7 +17,8 @@ import tempfile
 
 import torch
 
-from ggnbench.run.train import RunConfig, run
+from ggnbench.run.config import RunConfig
+from ggnbench.run.train import run
 from ggnbench.workload.synthetic import write_mnist
 
 HPARAMS = {

@@ -3,8 +3,8 @@
 
 rule aggregate:
     input:
-        tune=study.manifests(config, DEVICES, "tune"),
-        final=study.manifests(config, DEVICES, "final"),
+        tune=chunks.manifests(config, DEVICES, "tune"),
+        final=chunks.manifests(config, DEVICES, "final"),
         best=tuning_targets(),
     output:
         table_outputs("study"),

@@ -7,14 +7,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ggnbench.report import artifacts  # noqa: E402
-from ggnbench.workflow import epoch_cost, heal, layout, lock, study  # noqa: E402
+from ggnbench.workflow import chunks, epoch_cost, heal, layout, lock, paths, plan_check, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
 from ggnbench.report.figure_sets import FIGURE_SETS, applicable, outputs as figure_files  # noqa: E402
 from ggnbench.report.tables import TABLE_SETS  # noqa: E402
 
 try:
     DEVICES = study.resolve_devices(config)
-    study.check_plan(config)
+    plan_check.check_plan(config)
     lock.check_writable(config["results"])
 except GGNBenchError as err:
     sys.exit(f"error: {err}")
@@ -119,7 +119,7 @@ def best_of(wildcards):
     """The best.json a final-seed job reads; none for an optimizer run at a fixed point."""
     if not study.tuned(config, wildcards.problem, wildcards.optimizer):
         return []
-    return study.best_path(config, wildcards.problem, wildcards.optimizer, wildcards.device)
+    return paths.best_path(config, wildcards.problem, wildcards.optimizer, wildcards.device)
 
 
 def job_priority(wildcards):
@@ -150,13 +150,13 @@ def dataset_ready(wildcards):
     """The marker of the dataset a problem needs."""
     from ggnbench.workload.problems import get_problem
 
-    return study.dataset_marker(config, get_problem(wildcards.problem).dataset)
+    return paths.dataset_marker(config, get_problem(wildcards.problem).dataset)
 
 
 def seed_example_data():
     if SEED_EXAMPLE["data"] == "synthetic":
         return f"{RESULTS}/seed_example/data/MNIST.ready"
-    return study.dataset_marker(config, "mnist")
+    return paths.dataset_marker(config, "mnist")
 
 
 def seed_example_root():
@@ -166,11 +166,11 @@ def seed_example_root():
 
 
 def tuning_targets():
-    return [study.best_path(config, p, o, d) for p, o, d in study.tuned_combos(config, DEVICES)]
+    return [paths.best_path(config, p, o, d) for p, o, d in study.tuned_combos(config, DEVICES)]
 
 
 def final_targets():
-    return study.manifests(config, DEVICES, "final")
+    return chunks.manifests(config, DEVICES, "final")
 
 
 def table_targets():
@@ -199,7 +199,7 @@ def epoch_bench_data(wildcards):
 
     problems = {case["run"]["problem"] for case in epoch_cost.plan(config, wildcards.device)}
     datasets = sorted({get_problem(p).dataset for p in problems})
-    return [study.dataset_marker(config, d) for d in datasets]
+    return [paths.dataset_marker(config, d) for d in datasets]
 
 
 def seed_example_runs():
@@ -215,7 +215,7 @@ def benchmark_files():
     pairs = [
         (rule, f"{RESULTS}/benchmarks{manifest[len(f'{RESULTS}/manifests'):-len('.json')]}.tsv")
         for stage, rule in stages.items()
-        for manifest in study.manifests(config, DEVICES, stage)
+        for manifest in chunks.manifests(config, DEVICES, stage)
     ]
     pairs += [("seed_example_run", f"{RESULTS}/benchmarks/seed_example/{Path(folder).name}.tsv")
               for folder in seed_example_runs()]  # fmt: skip
@@ -242,18 +242,18 @@ def heal_checks():
     runs_table = [f"{RESULTS}/tables/runs.csv"]
     checks = [
         heal.Check(m, heal.manifest_problem, runs_table)
-        for m in study.manifests(config, DEVICES, "final")
+        for m in chunks.manifests(config, DEVICES, "final")
     ]
     for p, o, d in study.tuned_combos(config, DEVICES):
-        best = study.best_path(config, p, o, d)
+        best = paths.best_path(config, p, o, d)
         checks.append(heal.Check(best, heal.json_problem, runs_table))
         checks += [
             heal.Check(
-                study.manifest_path(config, "tune", p, o, d, i),
+                paths.manifest_path(config, "tune", p, o, d, i),
                 heal.manifest_problem,
                 [best, *runs_table],
             )
-            for i in range(study.n_chunks(config, "tune", p, o))
+            for i in range(chunks.n_chunks(config, "tune", p, o))
         ]
     if EPOCH_BENCH["enabled"]:
         checks += [

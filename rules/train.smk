@@ -12,7 +12,7 @@ rule tune:
         layout.fill(layout.JOB_BENCHMARK, results=RESULTS, stage="tune")
     params:
         runs=lambda w: json.dumps(
-            study.chunk(config, "tune", w.problem, w.optimizer, w.device, int(w.chunk))
+            chunks.chunk(config, "tune", w.problem, w.optimizer, w.device, int(w.chunk))
         ),
     threads: config["threads"]
     priority: job_priority
@@ -34,8 +34,8 @@ localrules:
 rule select_best:
     input:
         lambda w: [
-            study.manifest_path(config, "tune", w.problem, w.optimizer, w.device, i)
-            for i in range(study.n_chunks(config, "tune", w.problem, w.optimizer))
+            paths.manifest_path(config, "tune", w.problem, w.optimizer, w.device, i)
+            for i in range(chunks.n_chunks(config, "tune", w.problem, w.optimizer))
         ],
     output:
         layout.fill(layout.BEST, results=RESULTS),
@@ -57,7 +57,7 @@ rule final_seeds:
         layout.fill(layout.JOB_BENCHMARK, results=RESULTS, stage="final")
     params:
         runs=lambda w: json.dumps(
-            study.chunk(config, "final", w.problem, w.optimizer, w.device, int(w.chunk))
+            chunks.chunk(config, "final", w.problem, w.optimizer, w.device, int(w.chunk))
         ),
         best=lambda w, input: f"--best {input.best}" if input.best else "",
     threads: config["threads"]

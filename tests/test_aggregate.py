@@ -10,8 +10,8 @@ import pytest
 from ggnbench.errors import GGNBenchError
 from ggnbench.report import aggregate
 from ggnbench.run import results
+from ggnbench.run.config import RunConfig
 from ggnbench.run.sweep import sweep
-from ggnbench.run.train import RunConfig
 from ggnbench.workflow.best_point import select_best
 
 DATA_ROOT = tempfile.mkdtemp(prefix="ggnbench-test-data-")

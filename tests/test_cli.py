@@ -18,7 +18,7 @@ from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers import curvature, optim
 from ggnbench.report import tables
 from ggnbench.report.figure_sets import FIGURE_SETS
-from ggnbench.run import train
+from ggnbench.run import config
 from ggnbench.workload import data, evaluation, loaders, problems, sources, tensordata
 
 ROOT = ggnbench.SOURCE_PYPROJECT.parent
@@ -100,7 +100,7 @@ def offered() -> list[tuple[str, str | None, list[str]]]:
         ("", "command", list(tables.TABLE_SETS)),  # the tables command's one line
         ("train", "--problem", list(problems.PROBLEMS)),
         ("train", "--optimizer", list(optim.OPTIMIZERS)),
-        ("train", "--holdout", list(train.HOLDOUTS)),
+        ("train", "--holdout", list(config.HOLDOUTS)),
         ("train", "--evaluation", list(loaders.EVALUATIONS)),
         ("train", "--data-path", list(tensordata.DATA_PATHS)),
         ("train", "--eval-path", list(evaluation.EVAL_PATHS)),
@@ -169,7 +169,7 @@ def unknown_value_errors() -> list[tuple[str, Callable[[], object], list[str]]]:
     """Each check of a name against a registry: (what, a call given an unknown name, names)."""
 
     def run_config(**fields):
-        return lambda: train.RunConfig("digits_cnn", "sgd", lr=0.1, steps=1, **fields).validate()
+        return lambda: config.RunConfig("digits_cnn", "sgd", lr=0.1, steps=1, **fields).validate()
 
     from ggnbench.workflow import epoch_cost
 
@@ -179,7 +179,7 @@ def unknown_value_errors() -> list[tuple[str, Callable[[], object], list[str]]]:
         ("dataset", lambda: data.get_dataset("nope"), list(data.DATASETS)),
         ("device", lambda: devices.resolve_device("nope"), list(devices.DEVICE_NAMES)),
         ("table set", lambda: tables.make("nope", "."), list(tables.TABLE_SETS)),
-        ("holdout", run_config(holdout="nope"), list(train.HOLDOUTS)),
+        ("holdout", run_config(holdout="nope"), list(config.HOLDOUTS)),
         ("evaluation", run_config(evaluation="nope"), list(loaders.EVALUATIONS)),
         ("data path", run_config(data_path="nope"), list(tensordata.DATA_PATHS)),
         ("eval path", run_config(eval_path="nope"), list(evaluation.EVAL_PATHS)),
@@ -211,7 +211,7 @@ def registries() -> dict[str, list[str]]:
         "DATASETS": list(data.DATASETS),
         "MNIST_FORMAT": MNIST_FORMAT,
         "SOURCES": list(sources.SOURCES),
-        "HOLDOUTS": list(train.HOLDOUTS),
+        "HOLDOUTS": list(config.HOLDOUTS),
         "EVALUATIONS": list(loaders.EVALUATIONS),
         "DATA_PATHS": list(tensordata.DATA_PATHS),
         "EVAL_PATHS": list(evaluation.EVAL_PATHS),

@@ -13,7 +13,7 @@ import yaml
 from snakemake.utils import validate
 
 from ggnbench.errors import GGNBenchError
-from ggnbench.workflow import epoch_cost, study
+from ggnbench.workflow import epoch_cost, plan_check
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -62,7 +62,7 @@ def test_the_plan_times_the_selected_pairs_at_a_few_steps_with_one_evaluation(co
 def test_an_unknown_timed_optimizer_is_named(config):
     config["epoch_bench"]["optimizers"] = ["sgd", "lbfgs"]
     with pytest.raises(GGNBenchError, match="epoch_bench/optimizers: lbfgs not among"):
-        study.check_plan(config)
+        plan_check.check_plan(config)
 
 
 def test_a_real_run_has_its_steps_and_evaluations():

@@ -422,7 +422,7 @@ def test_a_new_curvature_optimizer_is_one_module_and_one_registry_entry(monkeypa
     # tests/new_optimizer.py, with a hyperparameter of its own; the workflow's run of it is
     # tests/test_workflow.py::test_a_new_optimizer_runs_through_the_workflow_and_the_report.
     from ggnbench.optimizers import optim
-    from ggnbench.workflow import study
+    from ggnbench.workflow import plan_check, study
     from tests import new_optimizer
 
     monkeypatch.setitem(optim.OPTIMIZERS, "diag_hessian", new_optimizer.SPEC)
@@ -446,7 +446,7 @@ def test_a_new_curvature_optimizer_is_one_module_and_one_registry_entry(monkeypa
     config.setdefault("eval_batch_size", 1000)
     for problem in config["problems"].values():
         problem.setdefault("eval_every", 100)
-    study.check_plan(config)
+    plan_check.check_plan(config)
     planned = study.runs(config, "tune", "digits_cnn", "diag_hessian", "cpu")
     assert [r["config"]["hparams"]["exponent"] for r in planned] == [0.5, 1]
     assert planned[0]["out"].endswith("lr=0.1/damping=1.0/exponent=0.5/device=cpu/seed=0")

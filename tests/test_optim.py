@@ -231,7 +231,7 @@ def test_every_hyperparameter_is_declared_once_and_reaches_the_command_line(monk
     from ggnbench import cli
     from ggnbench.optimizers import optim
     from ggnbench.optimizers.hyperparams import Hyperparameter
-    from ggnbench.run.train import RunConfig
+    from ggnbench.run.config import RunConfig
 
     declared = optim.hyperparameters()
     assert {"damping", "momentum", "inverse_every"} <= set(declared)

@@ -14,9 +14,10 @@ import yaml
 
 from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers import plugins
+from ggnbench.run.config import RunConfig
 from ggnbench.run.sweep import apply_best, train_to_folder
-from ggnbench.run.train import RunConfig, run
-from ggnbench.workflow import study
+from ggnbench.run.train import run
+from ggnbench.workflow import paths, plan_check, study
 from ggnbench.workload.loaders import make_loaders
 from ggnbench.workload.problems import get_problem
 from tests.conftest import DEVICES, USER_OPTIMIZER
@@ -89,7 +90,7 @@ def study_config(**entry) -> dict:
 def test_lists_are_axes_and_scalars_fixed(user_module):
     config = study_config(**{"class": "user_optim:SignSGD", "lr": [0.1, 0.01],
                              "scale": [1.0, 0.5]})  # fmt: skip
-    study.check_plan(config)
+    plan_check.check_plan(config)
     grid = study.hparam_grid(config, "digits_cnn", "sign")
     assert grid == [{"lr": a, "scale": s} for a in (0.1, 0.01) for s in (1.0, 0.5)]
     tune = study.runs(config, "tune", "digits_cnn", "sign", "cpu")
@@ -109,7 +110,7 @@ def test_lists_are_axes_and_scalars_fixed(user_module):
     filled = apply_best(final["config"], grid_best)
     assert filled["lr"] == 0.1 and filled["hparams"] == {"scale": 2.0}
     # best.json stores the point with sorted keys; the folder still names lr first
-    assert study.chosen_dir(final["out"], {"scale": 2.0, "lr": 0.1, "beta": 0.5}) == (
+    assert paths.chosen_dir(final["out"], {"scale": 2.0, "lr": 0.1, "beta": 0.5}) == (
         "results/runs/digits_cnn/sign/lr=0.1/beta=0.5/scale=2.0/device=cpu/seed=1"
     )
 
@@ -117,7 +118,7 @@ def test_lists_are_axes_and_scalars_fixed(user_module):
 def test_a_built_in_under_another_name(user_module):
     config = study_config(**{"class": "diag_ggn_mc", "lr": [0.1], "damping": [1.0],
                              "backend": "native"})  # fmt: skip
-    study.check_plan(config)
+    plan_check.check_plan(config)
     run_ = study.runs(config, "tune", "digits_cnn", "sign", "cpu")[0]
     assert run_["out"].endswith("sign/lr=0.1/damping=1.0/device=cpu/seed=0")
     assert run_["config"]["hparams"]["backend"] == "native"
@@ -141,7 +142,7 @@ def test_a_built_in_under_another_name(user_module):
 )  # fmt: skip
 def test_a_bad_entry_stops_the_plan_with_one_line(user_module, entry, words):
     with pytest.raises(GGNBenchError) as err:
-        study.check_plan(study_config(**entry))
+        plan_check.check_plan(study_config(**entry))
     assert words in str(err.value) and "\n" not in str(err.value)
 
 

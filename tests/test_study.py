@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from ggnbench.errors import GGNBenchError
-from ggnbench.workflow import layout, study
+from ggnbench.workflow import chunks, layout, paths, plan_check, study
 from ggnbench.workflow.configcheck import config_error
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,10 +88,10 @@ def test_a_hyperparameter_is_checked_against_the_registry_before_any_job(edit, w
         assert words is not None and words in schema_message
         return
     if words is None:
-        study.check_plan(config)
+        plan_check.check_plan(config)
         return
     with pytest.raises(GGNBenchError) as err:
-        study.check_plan(config)
+        plan_check.check_plan(config)
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
@@ -112,7 +112,7 @@ def test_devices():
 
 @pytest.mark.parametrize("value", [1e-4, 0.05, 1.0, 10.0, 0.1234567891, 3e-8])
 def test_path_numbers_round_trip(value):
-    assert float(study.fmt(value)) == value
+    assert float(paths.fmt(value)) == value
 
 
 def paper_rates() -> dict[tuple[str, str], float]:
@@ -133,7 +133,7 @@ def plan(config, stage):
 
 def test_paper_protocol():
     config = resolved("config/config.yaml")
-    study.check_plan(config)
+    plan_check.check_plan(config)
     tune, final = plan(config, "tune"), plan(config, "final")
     # DiagGGN-MC: 30-point grid on 5 problems; exact on 4 (not All-CNN-C); baselines tuned
     # only on the example's network (5 points each), fixed at DeepOBS's rates elsewhere;
@@ -201,7 +201,7 @@ def test_inconsistent_plan_is_one_line(edit, words):
     config = resolved("config/quick.yaml")
     edit(config["optimizers"])
     with pytest.raises(GGNBenchError) as err:
-        study.check_plan(config)
+        plan_check.check_plan(config)
     assert words in str(err.value) and "\n" not in str(err.value)
 
 
@@ -210,18 +210,18 @@ def test_chunks_partition_the_runs(size):
     config = resolved("config/quick.yaml")
     config["chunk_size"] = size
     everything = study.runs(config, "tune", "digits_cnn", "diag_ggn_exact", "cpu")
-    chunks = [
-        study.chunk(config, "tune", "digits_cnn", "diag_ggn_exact", "cpu", i)
-        for i in range(study.n_chunks(config, "tune", "digits_cnn", "diag_ggn_exact"))
+    parts = [
+        chunks.chunk(config, "tune", "digits_cnn", "diag_ggn_exact", "cpu", i)
+        for i in range(chunks.n_chunks(config, "tune", "digits_cnn", "diag_ggn_exact"))
     ]
-    assert [r for c in chunks for r in c] == everything
-    assert all(0 < len(c) <= size for c in chunks)
+    assert [r for c in parts for r in c] == everything
+    assert all(0 < len(c) <= size for c in parts)
 
 
 def test_one_problem_of_the_paper_config_runs_alone():
     config = resolved("config/config.yaml")
     config["problems"] = {"cifar100_allcnnc": config["problems"]["cifar100_allcnnc"]}
-    study.check_plan(config)
+    plan_check.check_plan(config)
     assert study.pairs(config) == [
         ("cifar100_allcnnc", "sgd"), ("cifar100_allcnnc", "adam"),
         ("cifar100_allcnnc", "diag_ggn_mc"), ("cifar100_allcnnc", "kfac"),
@@ -259,7 +259,7 @@ def test_schema_enums_match_the_registries():
     import sys
 
     from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
-    from ggnbench.run.train import HOLDOUTS
+    from ggnbench.run.config import HOLDOUTS
     from ggnbench.workload.evaluation import EVAL_PATHS
     from ggnbench.workload.loaders import EVALUATIONS
     from ggnbench.workload.problems import PROBLEMS
@@ -359,7 +359,7 @@ def test_the_slowest_optimizers_jobs_start_first():
 def test_planned_runs_name_every_field_a_run_records():
     # select-best holds each run folder's run.json to the plan: a field the plan leaves out
     # but the run records (allow_large_curvature) made every folder look foreign.
-    from ggnbench.run.train import RunConfig
+    from ggnbench.run.config import RunConfig
 
     config = resolved("config/config.yaml")
     config["optimizers"]["kfra"]["per_problem"] = {"mnist_logreg": {"allow_large_curvature": True}}
@@ -379,9 +379,9 @@ def test_the_workflows_patterns_and_the_studys_paths_come_from_one_layout():
         (
             layout.MANIFEST,
             "tune",
-            study.manifest_path(config, "tune", "digits_cnn", "sgd", "cpu", 3),
+            paths.manifest_path(config, "tune", "digits_cnn", "sgd", "cpu", 3),
         ),
-        (layout.BEST, None, study.best_path(config, "digits_cnn", "sgd", "cpu")),
+        (layout.BEST, None, paths.best_path(config, "digits_cnn", "sgd", "cpu")),
     ]:
         pattern = layout.fill(
             template, results=config["results"], **({"stage": stage} if stage else {})
@@ -389,7 +389,7 @@ def test_the_workflows_patterns_and_the_studys_paths_come_from_one_layout():
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern))
         match = re.fullmatch(regex, path)
         assert match and match["problem"] == "digits_cnn" and match["device"] == "cpu", pattern
-    run = study.run_dir(config, "digits_cnn", "sgd", "lr=0.1", "cpu", 42)
+    run = paths.run_dir(config, "digits_cnn", "sgd", "lr=0.1", "cpu", 42)
     assert run == f"{config['results']}/runs/digits_cnn/sgd/lr=0.1/device=cpu/seed=42"
     with pytest.raises(KeyError, match="'seed'"):
         layout.fill(layout.MANIFEST, seed=1)

@@ -10,7 +10,8 @@ from backpack import extend
 from torch import nn
 
 from ggnbench.errors import GGNBenchError
-from ggnbench.run.train import RunConfig, run
+from ggnbench.run.config import RunConfig
+from ggnbench.run.train import run
 from ggnbench.workload.evaluation import evaluate, inference_network
 from ggnbench.workload.loaders import make_loaders
 from ggnbench.workload.problems import get_problem

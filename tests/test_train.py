@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from ggnbench import cli, defaults
-from ggnbench.run.train import RunConfig, run
+from ggnbench.run.config import RunConfig
+from ggnbench.run.train import run
 from tests import reference_example
 from tests.conftest import make_mnist_root, train_trace
 from tests.reference_bpoptim import bpoptim_trace

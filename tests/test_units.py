@@ -10,7 +10,8 @@ from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers.optim import DiagGGN
 from ggnbench.report import aggregate
 from ggnbench.run import results
-from ggnbench.run.train import RunResult, _summary, evaluate
+from ggnbench.run.outcome import RunResult, summarize
+from ggnbench.run.train import evaluate
 from ggnbench.workflow.best_point import select_best
 from ggnbench.workload.problems import PROBLEMS, get_problem
 
@@ -108,7 +109,7 @@ def summary_of(valid, step_times, opt_times):
         for s, (loss, acc) in enumerate(valid)
     ]
     timings = {"step": step_times, "optimizer": opt_times, "data": [], "eval": []}
-    return _summary(result, timings, 0.0, 0.0, torch.device("cpu"))
+    return summarize(result, timings, 0.0, 0.0, torch.device("cpu"))
 
 
 def test_summary_final_and_best_differ():

@@ -21,7 +21,7 @@ from ggnbench.devices import DEVICE_NAMES
 from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers.hyperparams import Hyperparameter
 from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
-from ggnbench.run.train import HOLDOUTS
+from ggnbench.run.config import HOLDOUTS
 from ggnbench.workload.evaluation import EVAL_PATHS
 from ggnbench.workload.loaders import EVALUATIONS
 from ggnbench.workload.problems import PROBLEMS
@@ -213,8 +213,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     """Run ``ggnbench train``."""
     from ggnbench.progress import Progress
+    from ggnbench.run.config import RunConfig
+    from ggnbench.run.outcome import numerical_note
     from ggnbench.run.sweep import train_to_folder
-    from ggnbench.run.train import RunConfig, numerical_note
 
     if args.optimizer is None and args.optimizer_class is None:
         raise GGNBenchError("give --optimizer (a built-in name) or --optimizer-class MODULE:CLASS")

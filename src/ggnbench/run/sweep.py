@@ -18,9 +18,11 @@ from ggnbench import provenance
 from ggnbench.errors import GGNBenchError
 from ggnbench.progress import Progress
 from ggnbench.run import results
+from ggnbench.run.config import RunConfig
+from ggnbench.run.outcome import numerical_note
 from ggnbench.run.results import mismatch
-from ggnbench.run.train import RunConfig, StepCallback, numerical_note, run
-from ggnbench.workflow import study
+from ggnbench.run.train import StepCallback, run
+from ggnbench.workflow import paths
 from ggnbench.workflow.best_point import point_of
 
 
@@ -137,7 +139,7 @@ def sweep(planned: list[dict[str, Any]], manifest: str | Path, best: str | Path 
                 print(f"[{i}/{len(planned)}] {item['out']}: every grid point diverged; skipped")
                 continue
             item["point"] = chosen_point(choice)
-            item["out"] = study.chosen_dir(item["out"], item["point"])
+            item["out"] = paths.chosen_dir(item["out"], item["point"])
         label = f"[{i}/{len(planned)}] {item['out']}"
         if finished(item["out"], config):
             status = results.read_run_json(item["out"])["status"]

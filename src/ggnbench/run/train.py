@@ -11,12 +11,9 @@ native backend attaches its hooks instead (and draws its samples as DiagGGNMC do
 from __future__ import annotations
 
 import math
-import resource
-import statistics
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -24,191 +21,27 @@ from torch import nn
 from torch.optim import Optimizer
 
 from ggnbench import defaults
-from ggnbench.checks import check_positive
 from ggnbench.devices import note_busy_cores, resolve_device, synchronize
 from ggnbench.errors import GGNBenchError, StepFailure
 from ggnbench.optimizers import plugins
 from ggnbench.optimizers.curvature import CurvatureOptimizer
 from ggnbench.optimizers.feasibility import check_feasible
-from ggnbench.optimizers.optim import (
-    backward,
-    build_from_class,
-    build_optimizer,
-    get_spec,
-    prepare,
-)
-from ggnbench.workload.evaluation import EVAL_PATHS, evaluate, fast_batch_size
-from ggnbench.workload.loaders import EVALUATIONS, NO_HOLDOUT, make_loaders
+from ggnbench.optimizers.optim import backward, build_from_class, build_optimizer, prepare
+from ggnbench.run.config import RunConfig
+from ggnbench.run.outcome import RunResult, summarize
+from ggnbench.workload.evaluation import evaluate, fast_batch_size
+from ggnbench.workload.loaders import NO_HOLDOUT, make_loaders
 from ggnbench.workload.problems import Problem, get_problem
-from ggnbench.workload.tensordata import DATA_PATHS
 
 # BackPACK's hooks on the first layer fire although inputs need no gradient; harmless.
 warnings.filterwarnings("ignore", message="Full backward hook is firing", category=UserWarning)
-
-#: Validation holdouts: the problem's fixed permutation, or one drawn with the run's seed.
-HOLDOUTS = ("fixed", "per_seed", "none")
 
 #: Progress callback: (steps done, steps total, last minibatch loss).
 StepCallback = Callable[[int, int, float], None]
 
 
-@dataclass
-class RunConfig:
-    """Everything that defines one run; saved verbatim in ``run.json``.
-
-    Attributes:
-        problem: Problem name.
-        optimizer: Optimizer name: the registry name, or the study's config key.
-        lr: Learning rate.
-        hparams: The optimizer's other hyperparameters, name to value: those of its
-            registry entry (:attr:`~ggnbench.optimizers.optim.OptimizerSpec.hyperparams`;
-            ``damping``, ``momentum``, ...), or the constructor arguments besides
-            ``params`` and ``lr`` of a class named by import path. One absent takes the
-            optimizer's own default.
-        allow_large_curvature: Run a curvature whose dense backpropagated matrices exceed
-            the limit (KFRA on convolutional networks) instead of refusing it.
-        weight_decay: L2 on weights; None takes the problem's default.
-        seed: Seed set before loaders and model are built.
-        device: ``cpu``, ``cuda`` or ``auto``.
-        steps: Number of optimizer steps (exclusive with ``epochs``).
-        epochs: Number of passes over the training set.
-        batch_size: Training batch size; None takes the problem's default.
-        eval_every: Evaluate every this many steps (0: only at the end; ``"epoch"``: once
-            per pass over the training set, as DeepOBS does).
-        eval_batch_size: Batch size of evaluation passes.
-        keep_grad: Never zero gradients (the published example's behaviour).
-        holdout: ``fixed`` validation holdout (the problem's own permutation) or
-            ``per_seed`` (drawn with the run's seed, as DeepOBS does).
-        evaluation: ``ggnbench`` or ``deepobs`` (DeepOBS's evaluation loaders and
-            train-eval draws; see :func:`ggnbench.workload.loaders.make_loaders`).
-        data_path: ``tensor`` (splits without augmentation held as one tensor on the
-            run's device) or ``pil`` (torchvision's per-image path); the same batches
-            bitwise (see :mod:`ggnbench.workload.tensordata`).
-        eval_path: ``fast`` or ``exact`` (see :func:`evaluate`).
-        data_root: Data root folder.
-        download: Whether missing data may be downloaded.
-        threads: torch intra-op threads; None leaves torch's default.
-        optimizer_class: What builds the optimizer when ``optimizer`` is not itself a
-            registry name: a registry name, or ``package.module:Class`` (any torch
-            optimizer; see :mod:`ggnbench.optimizers.plugins`).
-    """
-
-    problem: str
-    optimizer: str
-    lr: float
-    hparams: dict[str, Any] = field(default_factory=dict)
-    weight_decay: float | None = None
-    seed: int = defaults.SEED
-    device: str = defaults.DEVICE
-    steps: int | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    eval_every: int | str = defaults.EVAL_EVERY
-    eval_batch_size: int = defaults.EVAL_BATCH_SIZE
-    keep_grad: bool = False
-    holdout: str = defaults.HOLDOUT
-    evaluation: str = defaults.EVALUATION
-    data_path: str = defaults.DATA_PATH
-    eval_path: str = defaults.EVAL_PATH
-    data_root: str = "data"
-    download: bool = True
-    threads: int | None = None
-    allow_large_curvature: bool = False
-    optimizer_class: str | None = None
-
-    @property
-    def kind(self) -> str:
-        """What builds the optimizer: ``optimizer_class``, else the ``optimizer`` name."""
-        return self.optimizer_class or self.optimizer
-
-    def validate(self) -> None:
-        """Check names and numbers before any data is touched.
-
-        Raises:
-            GGNBenchError: On the first invalid field.
-        """
-        get_problem(self.problem)
-        check_positive("lr", self.lr)
-        if plugins.is_import_path(self.kind):
-            self._validate_class()
-        else:
-            self._validate_builtin()
-        if (self.steps is None) == (self.epochs is None):
-            raise GGNBenchError("give exactly one of --steps and --epochs")
-        counts = ("steps", "epochs", "batch_size", "eval_batch_size", "threads")
-        for name in counts:
-            value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise GGNBenchError(f"{name} must be a positive integer, got {value!r}")
-        if self.eval_every != "epoch" and (
-            not isinstance(self.eval_every, int) or self.eval_every < 0
-        ):
-            raise GGNBenchError(f"eval_every must be 'epoch' or >= 0, got {self.eval_every!r}")
-        if self.holdout not in HOLDOUTS:
-            raise GGNBenchError(f"unknown holdout {self.holdout!r}; use one of {list(HOLDOUTS)}")
-        for name, allowed in (
-            ("evaluation", EVALUATIONS),
-            ("data_path", DATA_PATHS),
-            ("eval_path", EVAL_PATHS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise GGNBenchError(
-                    f"unknown {name} {getattr(self, name)!r}; use one of {list(allowed)}"
-                )
-
-    def _validate_builtin(self) -> None:
-        get_spec(self.kind).check(self.kind, self.hparams)
-
-    def _validate_class(self) -> None:
-        cls = plugins.load_class(self.kind)
-        plugins.check_hparams(self.kind, cls, ["lr", *self.hparams])
-
-    def to_dict(self) -> dict[str, Any]:
-        """The configuration as a plain dictionary.
-
-        Returns:
-            Field names to values.
-        """
-        return asdict(self)
-
-
-@dataclass
-class RunResult:
-    """What one run produced.
-
-    Attributes:
-        records: Tidy rows ``step, split, loss, accuracy, time_s``.
-        status: ``ok``, ``diverged`` or ``failed`` (a step that could not be computed).
-        diverged_at: Step whose loss was not finite, or that failed, or None.
-        failure: The one-line reason of a ``failed`` run.
-        summary: Final and best metrics, timings and peak memory.
-        resolved: Values filled in from defaults (device, batch size, weight decay, steps).
-    """
-
-    records: list[dict[str, Any]] = field(default_factory=list)
-    status: str = "ok"
-    diverged_at: int | None = None
-    failure: str | None = None
-    summary: dict[str, Any] = field(default_factory=dict)
-    resolved: dict[str, Any] = field(default_factory=dict)
-
-
 def _is_json_scalar(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
-
-
-def _peak_memory_bytes(device: torch.device) -> tuple[str, int]:
-    if device.type == "cuda":
-        return "cuda_max_memory_allocated", int(torch.cuda.max_memory_allocated(device))
-    return "process_max_rss", int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
-
-
-def _quartiles(values: list[float]) -> tuple[float, float, float]:
-    if len(values) < 2:
-        v = values[0] if values else float("nan")
-        return v, v, v
-    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, q2, q3
 
 
 def build(cfg: RunConfig, model: nn.Module, problem: Problem, weight_decay: float) -> Optimizer:
@@ -454,81 +287,9 @@ def run(cfg: RunConfig, progress: StepCallback | None = None) -> RunResult:
     if result.status == "ok":
         log_eval(step)
     timings = {"step": step_times, "optimizer": opt_times, "data": data_times, "eval": eval_times}
-    result.summary = _summary(result, timings, train_time, wall_start, device)
+    result.summary = summarize(result, timings, train_time, wall_start, device)
     if isinstance(optimizer, CurvatureOptimizer):
         retries = optimizer.eigh_retries
         result.summary["eigh_float64_retries"] = len(retries)
         result.summary["eigh_retried"] = retries[: defaults.RETRIES_RECORDED]
     return result
-
-
-def numerical_note(summary: dict[str, Any]) -> str | None:
-    """One line on the eigendecompositions a run recomputed in float64, if any.
-
-    Args:
-        summary: A run's summary (``run.json``).
-
-    Returns:
-        The line, or None when nothing was retried.
-    """
-    count = summary.get("eigh_float64_retries", 0)
-    if not count:
-        return None
-    first = summary["eigh_retried"][0]
-    return (
-        f"note: {count} eigendecomposition(s) returned non-finite values in float32 and were "
-        f"recomputed in float64 (first: step {first['step']}, {first['parameter']}, factor "
-        f"{first['factor']}); run.json summary.eigh_retried lists them"
-    )
-
-
-def _summary(
-    result: RunResult,
-    timings: dict[str, list[float]],
-    train_time: float,
-    wall_start: float,
-    device: torch.device,
-) -> dict[str, Any]:
-    def split_rows(split: str) -> list[dict[str, Any]]:
-        return [r for r in result.records if r["split"] == split]
-
-    step_times = timings["step"]
-    summary: dict[str, Any] = {"steps_done": len(step_times)}
-    for split in ("valid", "test", "train_eval"):
-        rows = split_rows(split)
-        if rows:
-            best = max(rows, key=lambda r: r["accuracy"])
-            summary.update(
-                {
-                    f"final_{split}_accuracy": rows[-1]["accuracy"],
-                    f"final_{split}_loss": rows[-1]["loss"],
-                    f"best_{split}_accuracy": best["accuracy"],
-                    f"best_{split}_step": best["step"],
-                    f"best_{split}_loss": min(r["loss"] for r in rows),
-                }
-            )
-    q1, med, q3 = _quartiles(step_times)
-    _, opt_med, _ = _quartiles(timings["optimizer"])
-    _, data_med, _ = _quartiles(timings["data"])
-    eval_q1, eval_med, eval_q3 = _quartiles(timings["eval"])
-    memory_kind, memory = _peak_memory_bytes(device)
-    summary.update(
-        {
-            "train_time_s": train_time,
-            "total_time_s": time.perf_counter() - wall_start,
-            "median_step_s": med,
-            "step_s_q1": q1,
-            "step_s_q3": q3,
-            "median_optimizer_step_s": opt_med,
-            "median_data_s": data_med,
-            "data_time_s": sum(timings["data"]),
-            "evaluations": len(timings["eval"]),
-            "eval_time_s": sum(timings["eval"]),
-            "median_eval_s": eval_med,
-            "eval_s_q1": eval_q1,
-            "eval_s_q3": eval_q3,
-            "peak_memory_bytes": memory,
-            "peak_memory_kind": memory_kind,
-        }
-    )
-    return summary

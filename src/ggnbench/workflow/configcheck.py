@@ -108,7 +108,7 @@ def plan_error(path: str | Path, schema_path: str | Path) -> str | None:
     """Check what the schema cannot: the plan, including every optimizer class's import.
 
     Fills in the schema's defaults as the workflow does (Snakemake's ``validate``), then
-    runs :func:`ggnbench.workflow.study.check_plan`. Call it on a file that :func:`check_file`
+    runs :func:`ggnbench.workflow.plan_check.check_plan`. Call it on a file that :func:`check_file`
     accepted.
 
     Args:
@@ -121,12 +121,12 @@ def plan_error(path: str | Path, schema_path: str | Path) -> str | None:
     from snakemake.utils import validate
 
     from ggnbench.errors import GGNBenchError
-    from ggnbench.workflow import study
+    from ggnbench.workflow import plan_check
 
     config = yaml.safe_load(Path(path).read_text())
     validate(config, str(schema_path), set_default=True)
     try:
-        study.check_plan(config)
+        plan_check.check_plan(config)
     except GGNBenchError as err:
         return f"error: {path}: {err}"
     return None

@@ -119,7 +119,8 @@ def measure(
         GGNBenchError: On an invalid path, case or repeat count, or a run that trained
             no step.
     """
-    from ggnbench.run.train import RunConfig, run
+    from ggnbench.run.config import RunConfig
+    from ggnbench.run.train import run
 
     if repeats < 1:
         raise GGNBenchError(f"repeats must be a positive integer, got {repeats!r}")

@@ -1,7 +1,7 @@
 """Where a study's training files go: one template per kind of file.
 
 Each template names its parts in braces. :func:`fill` gives a concrete path when every part
-is given (what :mod:`ggnbench.workflow.study` computes) and a Snakemake pattern when some are left
+is given (what :mod:`ggnbench.workflow.paths` computes) and a Snakemake pattern when some are left
 out: those stay as ``{wildcards}`` (what ``rules/train.smk`` declares as outputs). So a
 path is written once, and the workflow's patterns cannot drift from the files the study
 code looks for.

@@ -1,13 +1,9 @@
-"""The study plan: which runs a validated configuration asks for, and where they go.
+"""The study plan: which runs a validated configuration asks for, and their configurations.
 
 The Snakefile and the ``sweep`` command both call these functions, so the rules
-stay thin and the run list is defined once. Paths encode parameters::
-
-    <results>/runs/<problem>/<optimizer>/lr=<lr>[/<axis>=<v>...]/device=<dev>/seed=<s>/
-
-for tuning runs and final seeds alike. A final run's point is known only once tuning has
-chosen it: the plan writes ``best`` in its place (:data:`CHOSEN`), and the job that runs it
-reads ``best.json`` and puts the run in the chosen point's folder (:func:`chosen_dir`).
+stay thin and the run list is defined once; :mod:`ggnbench.workflow.paths` says where
+each run goes, :mod:`ggnbench.workflow.chunks` cuts the runs into jobs and
+:mod:`ggnbench.workflow.plan_check` checks the plan.
 
 ``<optimizer>`` is the entry's key in ``optimizers``. An entry without ``class`` is the
 built-in optimizer of that name; with ``class`` it is a built-in by registry name or any
@@ -23,18 +19,14 @@ at its single grid point, as the paper ran its baselines at DeepOBS's learning r
 from __future__ import annotations
 
 import itertools
-import math
-import re
-from pathlib import Path
 from typing import Any
 
 from ggnbench import defaults
 from ggnbench.devices import cuda_available
 from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers import plugins
-from ggnbench.optimizers.optim import OPTIMIZERS, get_spec
-from ggnbench.run.train import RunConfig
-from ggnbench.workflow import layout
+from ggnbench.optimizers.optim import get_spec
+from ggnbench.workflow.paths import CHOSEN, hparam_dir, run_dir
 
 STAGES = ("tune", "final")
 
@@ -69,50 +61,10 @@ def resolve_devices(config: dict[str, Any], cuda: bool | None = None) -> list[st
     return list(dict.fromkeys(devices))
 
 
-def fmt(value: float | str | bool) -> str:
-    """Format a grid value for a path so that it reads back as the same value.
-
-    Args:
-        value: A number (formatted so that ``float(fmt(x)) == x``), a bool or a string.
-
-    Returns:
-        The number's shortest round-tripping representation, ``true``/``false``, or the
-        string itself.
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    return repr(float(value))
-
-
-#: The folder segment the plan writes for a final run's point before tuning has chosen it.
-CHOSEN = "best"
-
-
-def chosen_dir(out: str, point: dict[str, Any]) -> str:
-    """A planned final run's folder with the chosen point in place of :data:`CHOSEN`.
-
-    Args:
-        out: The planned folder (its last ``best`` segment is replaced).
-        point: The chosen grid point.
-
-    Returns:
-        The folder, as tuning runs name theirs (``.../lr=<lr>/damping=<d>/...``).
-    """
-    parts = list(Path(out).parts)
-    index = len(parts) - 1 - parts[::-1].index(CHOSEN)
-    parts[index] = hparam_dir(point)
-    return str(Path(*parts))
-
-
 #: Keys of an optimizer entry that shape the plan rather than set a hyperparameter.
 PLAN_KEYS = ("class", "problems", "per_problem", "tune")
 #: Keys of an optimizer entry that set its runs' data protocol in place of the study's.
 RUN_KEYS = ("holdout", "evaluation", "allow_large_curvature")
-
-#: A string grid value must be usable as a folder name.
-PATH_SAFE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
 def optimizer_class(config: dict[str, Any], optimizer: str) -> str:
@@ -203,80 +155,6 @@ def tuned(config: dict[str, Any], problem: str, optimizer: str) -> bool:
     return bool(entry(config, problem, optimizer)["tune"])
 
 
-def check_plan(config: dict[str, Any]) -> None:
-    """Check what the schema cannot: grids complete, fixed points single, every run valid.
-
-    The last check validates each planned run's configuration as the job will
-    (:func:`check_runs`), which imports every optimizer class named by import path and
-    holds its entry's keys to the constructor.
-
-    Entries in ``problems`` and ``per_problem`` that name a problem the study does not
-    run are ignored, so that one problem can be run alone with ``--config problems=...``.
-
-    Args:
-        config: Validated study configuration.
-
-    Raises:
-        GGNBenchError: Naming the optimizer, the problem and the fix.
-    """
-    for optimizer, values in config["optimizers"].items():
-        kind = values.get("class", optimizer)
-        if not plugins.is_import_path(kind) and kind not in OPTIMIZERS:
-            raise GGNBenchError(
-                f"optimizers/{optimizer}: no built-in optimizer is named {kind!r} (built in: "
-                f"{', '.join(OPTIMIZERS)}); to add your own, give the entry "
-                "class: package.module:Class"
-            )
-    for problem, optimizer in pairs(config):
-        values = entry(config, problem, optimizer)
-        where = f"optimizers/{optimizer} on {problem}"
-        kind = optimizer_class(config, optimizer)
-        names = hyperparameters(values)
-        needed = ["lr"]
-        if not plugins.is_import_path(kind):  # a class is checked with each run below
-            spec = get_spec(kind)
-            unknown = sorted(set(names) - {"lr", *spec.names})
-            if unknown:
-                raise GGNBenchError(
-                    f"{where}: {kind!r} does not take {', '.join(unknown)}; it takes "
-                    f"{', '.join(['lr', *spec.names])}"
-                )
-            for hyperparameter in spec.hyperparams:
-                if isinstance(names.get(hyperparameter.name), list) and not hyperparameter.grid:
-                    raise GGNBenchError(
-                        f"{where}: {hyperparameter.name} takes one value, not a list (it is "
-                        "not tuned over a grid); give one"
-                    )
-            needed += [h.name for h in spec.hyperparams if h.required]
-        missing = [k for k in needed if k not in values]
-        if missing:
-            raise GGNBenchError(
-                f"{where} has no {' or '.join(missing)}; give it in the entry or under "
-                f"per_problem/{problem}"
-            )
-        for name, value in names.items():
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, str) and not PATH_SAFE.match(item):
-                    raise GGNBenchError(
-                        f"{where}: {name} value {item!r} cannot name a folder; use letters, "
-                        "digits and . _ + - only"
-                    )
-        points = len(hparam_grid(config, problem, optimizer))
-        if not values["tune"] and points != 1:
-            raise GGNBenchError(
-                f"{where} is not tuned (tune: false) but its grid has {points} points; "
-                "give one value per hyperparameter, or set tune: true"
-            )
-    timed = config.get("epoch_bench", {}).get("optimizers") or []
-    unknown = [name for name in timed if name not in config["optimizers"]]
-    if unknown:
-        raise GGNBenchError(
-            f"epoch_bench/optimizers: {', '.join(unknown)} not among the study's optimizers "
-            f"({', '.join(config['optimizers'])}); name entries of optimizers:"
-        )
-    check_runs(config)
-
-
 def hparam_grid(config: dict[str, Any], problem: str, optimizer: str) -> list[dict[str, Any]]:
     """The grid of one optimizer on one problem: its list-valued entries, crossed.
 
@@ -298,40 +176,6 @@ def hparam_grid(config: dict[str, Any], problem: str, optimizer: str) -> list[di
     ]
 
 
-def hparam_dir(hparams: dict[str, Any]) -> str:
-    """The path fragment that encodes a grid point.
-
-    Args:
-        hparams: A grid point (in any key order: ``best.json`` stores it sorted).
-
-    Returns:
-        ``lr=<lr>`` followed by ``/<axis>=<value>`` per further axis in alphabetical
-        order (``damping`` for DiagGGN).
-    """
-    keys = ["lr", *sorted(k for k in hparams if k != "lr")]
-    return "/".join(f"{k}={fmt(hparams[k])}" for k in keys if hparams.get(k) is not None)
-
-
-def run_dir(
-    config: dict[str, Any], problem: str, optimizer: str, hp_dir: str, device: str, seed: int
-) -> str:
-    """The folder of one run.
-
-    Args:
-        config: Validated study configuration.
-        problem: Problem name.
-        optimizer: Optimizer name.
-        hp_dir: :func:`hparam_dir` of the grid point, or ``best``.
-        device: Device name.
-        seed: Seed.
-
-    Returns:
-        The folder path, as a string.
-    """
-    return layout.fill(layout.RUN, results=config["results"], problem=problem,
-                       optimizer=optimizer, point=hp_dir, device=device, seed=seed)  # fmt: skip
-
-
 def run_config(
     config: dict[str, Any],
     problem: str,
@@ -340,7 +184,7 @@ def run_config(
     device: str,
     seed: int,
 ) -> dict[str, Any]:
-    """The :class:`~ggnbench.run.train.RunConfig` fields of one run.
+    """The :class:`~ggnbench.run.config.RunConfig` fields of one run.
 
     Args:
         config: Validated study configuration.
@@ -385,24 +229,6 @@ def run_config(
     if kind != optimizer:
         fields["optimizer_class"] = kind
     return fields
-
-
-def check_runs(config: dict[str, Any]) -> None:
-    """Validate every planned run's configuration (names, values, imports) before any runs.
-
-    Args:
-        config: Validated study configuration.
-
-    Raises:
-        GGNBenchError: Naming the run's optimizer and problem, and the problem found.
-    """
-    for problem, optimizer in pairs(config):
-        for point in hparam_grid(config, problem, optimizer):
-            fields = run_config(config, problem, optimizer, point, "cpu", 0)
-            try:
-                RunConfig(**fields).validate()
-            except GGNBenchError as err:
-                raise GGNBenchError(f"optimizers/{optimizer} on {problem}: {err}") from err
 
 
 def runs(
@@ -456,80 +282,6 @@ def runs(
     raise GGNBenchError(f"unknown stage {stage!r}; use one of {STAGES}")
 
 
-def n_chunks(config: dict[str, Any], stage: str, problem: str, optimizer: str) -> int:
-    """How many jobs a stage is split into (``chunk_size`` runs each).
-
-    Args:
-        config: Validated study configuration.
-        stage: ``tune`` or ``final``.
-        problem: Problem name.
-        optimizer: Optimizer name.
-
-    Returns:
-        The number of chunks (0 for the tuning of an optimizer that is not tuned).
-    """
-    total = len(runs(config, stage, problem, optimizer, "cpu"))
-    return math.ceil(total / config["chunk_size"])
-
-
-def chunk(
-    config: dict[str, Any], stage: str, problem: str, optimizer: str, device: str, index: int
-) -> list[dict]:
-    """The runs of one job.
-
-    Args:
-        config: Validated study configuration.
-        stage: ``tune`` or ``final``.
-        problem: Problem name.
-        optimizer: Optimizer name.
-        device: Device name.
-        index: Chunk index, from 0.
-
-    Returns:
-        The runs, as in :func:`runs`.
-    """
-    size = config["chunk_size"]
-    return runs(config, stage, problem, optimizer, device)[index * size : (index + 1) * size]
-
-
-def manifest_path(
-    config: dict[str, Any], stage: str, problem: str, optimizer: str, device: str, index: int
-) -> str:
-    """Where a chunk's manifest (its list of finished runs) goes.
-
-    Args:
-        config: Validated study configuration.
-        stage: ``tune`` or ``final``.
-        problem: Problem name.
-        optimizer: Optimizer name.
-        device: Device name.
-        index: Chunk index.
-
-    Returns:
-        The path, as a string.
-    """
-    return layout.fill(
-        layout.MANIFEST, results=config["results"], stage=stage, problem=problem,
-        optimizer=optimizer, device=device, chunk=index,
-    )  # fmt: skip
-
-
-def best_path(config: dict[str, Any], problem: str, optimizer: str, device: str) -> str:
-    """Where the tuning choice of one (problem, optimizer, device) goes.
-
-    Args:
-        config: Validated study configuration.
-        problem: Problem name.
-        optimizer: Optimizer name.
-        device: Device name.
-
-    Returns:
-        The path of ``best.json``.
-    """
-    return layout.fill(layout.BEST, results=config["results"], problem=problem,
-                       optimizer=optimizer, device=device)  # fmt: skip
-
-
 def pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     """Every (problem, optimizer) of the study: an optimizer runs on its ``problems``.
 
@@ -571,34 +323,3 @@ def tuned_combos(config: dict[str, Any], devices: list[str]) -> list[tuple[str, 
         The triples, in config order.
     """
     return [(p, o, d) for p, o, d in combos(config, devices) if tuned(config, p, o)]
-
-
-def manifests(config: dict[str, Any], devices: list[str], stage: str) -> list[str]:
-    """Every chunk manifest of a stage.
-
-    Args:
-        config: Validated study configuration.
-        devices: Resolved devices.
-        stage: ``tune`` or ``final``.
-
-    Returns:
-        Paths.
-    """
-    return [
-        manifest_path(config, stage, p, o, d, i)
-        for p, o, d in combos(config, devices)
-        for i in range(n_chunks(config, stage, p, o))
-    ]
-
-
-def dataset_marker(config: dict[str, Any], dataset: str) -> str:
-    """The file the download rule writes once a dataset is in place.
-
-    Args:
-        config: Validated study configuration.
-        dataset: Dataset name.
-
-    Returns:
-        The marker path.
-    """
-    return str(Path(config["results"]) / "data" / f"{dataset}.ready")
