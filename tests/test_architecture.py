@@ -1,4 +1,4 @@
-"""The package's import graph: no module imports another that (directly or not) imports it."""
+"""The package's shape: no import cycle, and no module grown past one concept's size."""
 
 from __future__ import annotations
 
@@ -10,9 +10,14 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "ggnbench"
 
 
+#: The most lines a module of the package may have: past it, it holds two concepts.
+MAX_LINES = 350
+
+
 def name(path: Path) -> str:
-    """A module's dotted name below the package (``run.train``)."""
-    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+    """A module's dotted name below the package, ``run.train`` (an ``__init__``: its package's)."""
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def imports(path: Path, modules: set[str], own: str | None = None) -> set[str]:
@@ -53,8 +58,9 @@ def cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_the_package_has_no_import_cycle():
-    files = [p for p in PACKAGE.rglob("*.py") if p.name != "__init__.py"]
+    files = [p for p in PACKAGE.rglob("*.py") if name(p)]  # the package's own __init__ aside
     modules = {name(p) for p in files}
+    assert "commands" in modules and "run.train" in modules
     graph = {name(p): imports(p, modules, name(p)) for p in files}
     assert sum(map(len, graph.values())) > len(files)  # the scan sees the imports
     assert cycle(graph) is None, " -> ".join(cycle(graph))
@@ -78,3 +84,10 @@ def test_a_type_checking_import_counts(tmp_path):
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ggnbench.b import X\n"
     )
     assert imports(source, {"a", "b"}) == {"b"}
+
+
+def test_no_module_is_over_the_size_of_one_concept():
+    sizes = {name(p) or "ggnbench": len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
+    over = {module: lines for module, lines in sizes.items() if lines > MAX_LINES}
+    assert len(sizes) > 40 and max(sizes.values()) > MAX_LINES / 2  # the scan sees them
+    assert not over, f"split these modules (over {MAX_LINES} lines): {over}"
