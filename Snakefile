@@ -37,6 +37,24 @@ include: "rules/aggregate.smk"
 include: "rules/bench.smk"
 
 
+# Before any job is planned: results that an interruption or later damage left unusable
+# are removed with what was derived from them, so that this run redoes exactly those (a
+# dry run only lists them; ggnbench.workflow.repair).
+if workflow.is_main_process:
+    from ggnbench.workflow.repair import repair
+
+    for line in repair(config, DEVICES, dry_run=workflow.output_settings.dryrun):
+        print(f"ggnbench: {line}", file=sys.stderr)
+
+
+# One workflow per results folder; the lock goes with the process, even on SIGKILL.
+onstart:
+    try:
+        lock.acquire(RESULTS)
+    except GGNBenchError as err:
+        sys.exit(f"error: {err}")
+
+
 # snakemake --report opens on the study's summary once it exists (rule report_summary).
 report: os.path.abspath(SUMMARY) if os.path.exists(SUMMARY) else "rules/report/workflow.rst"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ggnbench.report import artifacts  # noqa: E402
-from ggnbench.workflow import chunks, epoch_cost, heal, layout, lock, paths, plan_check, study  # noqa: E402
+from ggnbench.workflow import chunks, epoch_cost, layout, lock, paths, plan_check, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
 from ggnbench.report.figure_sets import FIGURE_SETS, applicable, outputs as figure_files  # noqa: E402
 from ggnbench.report.tables import TABLE_SETS  # noqa: E402
@@ -230,61 +230,3 @@ def benchmark_files():
 def all_targets():
     """Everything the study produces: its tables and figures, then the report's summary."""
     return [*artifacts.expected(config), SUMMARY]
-
-
-# Results that an interruption or later damage left unusable (a deleted or garbled
-# run.json, an edited metrics.csv, a garbled manifest or best.json) are removed here with
-# what was derived from them, so that this run redoes exactly those runs and refreshes
-# the tables; a dry run only lists them. (Snakemake reruns a job for a missing output
-# only when something downstream is missing too, and ignores an output's age when its
-# inputs' checksums are unchanged: removing the derived files is what makes it rerun.)
-def heal_checks():
-    runs_table = [f"{RESULTS}/tables/runs.csv"]
-    checks = [
-        heal.Check(m, heal.manifest_problem, runs_table)
-        for m in chunks.manifests(config, DEVICES, "final")
-    ]
-    for p, o, d in study.tuned_combos(config, DEVICES):
-        best = paths.best_path(config, p, o, d)
-        checks.append(heal.Check(best, heal.json_problem, runs_table))
-        checks += [
-            heal.Check(
-                paths.manifest_path(config, "tune", p, o, d, i),
-                heal.manifest_problem,
-                [best, *runs_table],
-            )
-            for i in range(chunks.n_chunks(config, "tune", p, o))
-        ]
-    if EPOCH_BENCH["enabled"]:
-        checks += [
-            heal.Check(
-                f"{RESULTS}/bench/epoch/{d}.csv",
-                epoch_cost.damage,
-                [f"{RESULTS}/tables/epoch_cost.csv"],
-            )
-            for d in DEVICES
-        ]
-    if SEED_EXAMPLE["enabled"]:
-        checks += [
-            heal.Check(
-                f"{RESULTS}/seed_example/{v}/run.json",
-                heal.run_problem,
-                [f"{RESULTS}/tables/seed_example.csv"],
-                lost_if_missing=True,
-            )
-            for v in SEED_EXAMPLE["variants"]
-        ]
-    return checks
-
-
-if workflow.is_main_process:
-    for line in heal.heal(heal_checks(), remove=not workflow.output_settings.dryrun):
-        print(f"ggnbench: {line}", file=sys.stderr)
-
-
-# One workflow per results folder; the lock goes with the process, even on SIGKILL.
-onstart:
-    try:
-        lock.acquire(RESULTS)
-    except GGNBenchError as err:
-        sys.exit(f"error: {err}")

@@ -15,8 +15,9 @@ from ggnbench.errors import GGNBenchError
 from ggnbench.report import aggregate
 from ggnbench.run import results
 from ggnbench.run.sweep import sweep
-from ggnbench.workflow import heal, lock
-from ggnbench.workflow.configcheck import check_file, config_error, yaml_error
+from ggnbench.workflow import chunks, heal, lock, paths, repair
+from ggnbench.workflow import study as plan
+from ggnbench.workflow.configcheck import check_file, config_error, load_study, yaml_error
 from ggnbench.workload.data import load_split
 from tests.conftest import hold_lock, make_mnist_root
 from tests.test_aggregate import DATA_ROOT
@@ -281,3 +282,25 @@ def test_unwritable_results_folder_is_one_line(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(GGNBenchError, match=r"cannot write to results folder .*Not a directory"):
         lock.acquire(tmp_path / "file" / "results")
+
+
+@pytest.mark.parametrize("sections", [True, False], ids=["with-references", "study-only"])
+def test_a_rerun_checks_every_result_it_would_otherwise_trust(sections):
+    config = load_study(ROOT / "tests" / "workflow" / "tiny.yaml", SCHEMA)
+    for section in ("seed_example", "epoch_bench"):
+        config[section]["enabled"] = sections
+    found = {check.path: check for check in repair.checks(config, ["cpu"])}
+    runs_table = f"{config['results']}/tables/runs.csv"
+    expected = set(chunks.manifests(config, ["cpu"], "final"))
+    for p, o, d in plan.tuned_combos(config, ["cpu"]):
+        best = paths.best_path(config, p, o, d)
+        tune = {paths.manifest_path(config, "tune", p, o, d, i)
+                for i in range(chunks.n_chunks(config, "tune", p, o))}  # fmt: skip
+        assert all(found[m].derived == [best, runs_table] for m in tune)
+        assert found[best].derived == [runs_table]
+        expected |= {best, *tune}
+    references = {f"{config['results']}/bench/epoch/cpu.csv"} | {
+        f"{config['results']}/seed_example/{v}/run.json" for v in config["seed_example"]["variants"]
+    }
+    assert set(found) == (expected | references if sections else expected)
+    assert all(found[f].lost_if_missing for f in found if f.endswith("/run.json"))
