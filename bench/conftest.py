@@ -23,6 +23,7 @@ from cases import EXTENSIONS, NATIVE_OF, REGIONS, STEP_EXTENSIONS
 
 from ggnbench import provenance
 from ggnbench.progress import Progress
+from ggnbench.workflow import benchsuite
 from ggnbench.workload.problems import PROBLEMS
 
 
@@ -76,7 +77,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Selection options of the benchmark suite; defaults from the schema's ``bench``."""
     d = _defaults()
     group = parser.getgroup("ggnbench", "ggnbench overhead benchmark")
-    group.addoption("--bench-networks", default=",".join(d["networks"]), help="problem networks")
+    networks = ",".join(benchsuite.networks(d))
+    group.addoption("--bench-networks", default=networks, help="problem networks")
     group.addoption("--bench-extensions", default=",".join(d["extensions"]), help="extensions")
     group.addoption(
         "--bench-batch-sizes", default=",".join(map(str, d["batch_sizes"])), help="batch sizes"

@@ -10,7 +10,7 @@ rule bench_run:
         f"{RESULTS}/benchmarks/bench/{{device}}.tsv"
     params:
         suite=f"{workflow.basedir}/bench",
-        networks=",".join(BENCH["networks"]),
+        networks=",".join(benchsuite.networks(BENCH)),
         extensions=",".join(BENCH["extensions"]),
         batch_sizes=",".join(str(b) for b in BENCH["batch_sizes"]),
         regions=",".join(BENCH["regions"]),

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 
 from ggnbench.report import artifacts  # noqa: E402
-from ggnbench.workflow import chunks, epoch_cost, layout, lock, paths, plan_check, study  # noqa: E402
+from ggnbench.workflow import benchsuite, chunks, epoch_cost, layout, lock, paths, plan_check, study  # noqa: E402
 from ggnbench.errors import GGNBenchError  # noqa: E402
 from ggnbench.report.figure_sets import FIGURE_SETS, applicable, outputs as figure_files  # noqa: E402
 from ggnbench.report.tables import TABLE_SETS  # noqa: E402

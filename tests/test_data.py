@@ -1,7 +1,10 @@
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from ggnbench.errors import GGNBenchError
 from ggnbench.workload import data, dataset_spec, providers
@@ -9,6 +12,8 @@ from ggnbench.workload.loaders import make_loaders
 from ggnbench.workload.problems import get_problem
 from ggnbench.workload.tensordata import TensorImages
 from tests.conftest import make_cifar10_root, make_mnist_root
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_idx_fixture_is_read_by_torchvision(mnist_root):
@@ -228,3 +233,37 @@ def test_the_2c2d_network_is_deepobs_s_weight_for_weight():
     assert float(ours[2].weight.abs().max()) <= 0.1 and np.isclose(
         float(ours[2].weight.std()), 0.044, atol=2e-3
     )
+
+
+def test_a_problem_on_a_new_torchvision_dataset_is_registry_entries_only(monkeypatch, tmp_path):
+    # tests/new_problem.py: KMNIST, which ggnbench lacked, and a problem on it; the
+    # workflow's run of it is
+    # tests/test_workflow.py::test_a_new_optimizer_runs_through_the_workflow_and_the_report.
+    from ggnbench import cli
+    from ggnbench.workflow import plan_check, study
+    from ggnbench.workflow.configcheck import config_error
+    from ggnbench.workload import problems
+    from ggnbench.workload.synthetic import write_mnist
+    from tests import new_problem
+
+    monkeypatch.setitem(data.DATASETS, "kmnist", new_problem.DATASET)
+    monkeypatch.setitem(problems.PROBLEMS, "kmnist_logreg", new_problem.PROBLEM)
+    root = write_mnist(tmp_path / "data", folder="KMNIST", n_train=new_problem.TRAIN,
+                       n_test=new_problem.TEST)  # fmt: skip
+    assert cli.main(["download", "kmnist", "--data-root", str(root), "--no-download"]) == 0
+    out = tmp_path / "run"
+    argv = ["train", "--problem", "kmnist_logreg", "--optimizer", "sgd", "--lr", "0.1",
+            "--steps", "3", "--eval-every", "0", "--threads", "1", "--no-download",
+            "--data-root", str(root), "--out", str(out)]  # fmt: skip
+    assert cli.main(argv) == 0
+    info = json.loads((out / "run.json").read_text())
+    assert info["status"] == "ok" and info["resolved"]["train_size"] < new_problem.TRAIN
+    # A study names it like any other problem; the schema does not list problems.
+    config = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
+    config["problems"] = {"kmnist_logreg": {"steps": 4, "eval_every": 2}}
+    config["optimizers"] = {"sgd": {"lr": [0.1]}}
+    assert config_error(config, ROOT / "config" / "schema.yaml") is None
+    config.update(chunk_size=1, eval_batch_size=1000)
+    plan_check.check_plan(config)
+    planned = study.runs(config, "tune", "kmnist_logreg", "sgd", "cpu")
+    assert planned[0]["out"].startswith(f"{config['results']}/runs/kmnist_logreg/sgd/")

@@ -407,29 +407,41 @@ def test_tiny_study_with_an_optimizer_class_from_outside_the_repository(tmp_path
     assert runtimes.set_index("rule").jobs.to_dict() == {"tune": 2, "final_seeds": 2}
 
 
-#: Makes tests/new_optimizer.py built in, in every Python process the workflow starts: the
-#: one registry entry a new curvature optimizer needs.
-REGISTER_NEW_OPTIMIZER = """
+#: Makes tests/new_optimizer.py and tests/new_problem.py built in, in every Python process
+#: the workflow starts: the registry entries a new optimizer and a new problem need.
+REGISTER_NEW_THINGS = """
 from ggnbench.optimizers import optim
-import new_optimizer
+from ggnbench.workload import data, problems
+import new_optimizer, new_problem
 
 optim.OPTIMIZERS["diag_hessian"] = new_optimizer.SPEC
+data.DATASETS["kmnist"] = new_problem.DATASET
+problems.PROBLEMS["kmnist_logreg"] = new_problem.PROBLEM
 """
 
 
 def test_a_new_optimizer_runs_through_the_workflow_and_the_report(tmp_path):
-    # One module and one registry entry: the command line, the schema and the rules follow.
+    # A curvature optimizer with a hyperparameter of its own (one module, one registry
+    # entry) on a problem of a dataset ggnbench lacked (registry entries only): the command
+    # line, the schema and the rules follow.
+    from ggnbench.workload.synthetic import write_mnist
+    from tests import new_problem
+
     site = tmp_path / "site"
     site.mkdir()
-    (site / "sitecustomize.py").write_text(REGISTER_NEW_OPTIMIZER)
+    (site / "sitecustomize.py").write_text(REGISTER_NEW_THINGS)
     env = {**os.environ, "PYTHONPATH": f"{site}:{ROOT / 'tests'}", "OMP_NUM_THREADS": "1"}
+    write_mnist(tmp_path / "data", folder="KMNIST", n_train=new_problem.TRAIN,
+                n_test=new_problem.TEST)  # fmt: skip
     cli = [sys.executable, "-m", "ggnbench.cli"]
     helped = subprocess.run([*cli, "train", "--help"], capture_output=True, text=True, env=env)
     assert "--exponent" in helped.stdout and "diag_hessian" in helped.stdout
+    assert "kmnist_logreg" in helped.stdout
     trained = subprocess.run(
-        [*cli, "train", "--problem", "digits_cnn", "--optimizer", "diag_hessian", "--lr", "0.1",
-         "--damping", "1", "--exponent", "0.5", "--steps", "3", "--eval-every", "0",
-         "--threads", "1", "--no-download", "--out", str(tmp_path / "one")],
+        [*cli, "train", "--problem", "kmnist_logreg", "--optimizer", "diag_hessian", "--lr",
+         "0.1", "--damping", "1", "--exponent", "0.5", "--steps", "3", "--eval-every", "0",
+         "--threads", "1", "--no-download", "--data-root", str(tmp_path / "data"),
+         "--out", str(tmp_path / "one")],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert trained.returncode == 0, trained.stderr
@@ -439,6 +451,7 @@ def test_a_new_optimizer_runs_through_the_workflow_and_the_report(tmp_path):
     study = yaml.safe_load(TINY.read_text())
     study.update(final_seeds=[1], seed_example={"enabled": False}, bench={"enabled": False},
                  epoch_bench={"enabled": False})  # fmt: skip
+    study["problems"] = {"kmnist_logreg": {"steps": 8, "eval_every": 4, "target_accuracy": 0.3}}
     study["optimizers"] = {
         "sgd": {"lr": [0.1], "momentum": 0.9},
         "diag_hessian": {"lr": [0.1], "damping": [1.0], "exponent": [0.5, 1.0]},
@@ -451,7 +464,7 @@ def test_a_new_optimizer_runs_through_the_workflow_and_the_report(tmp_path):
     runs = pd.read_csv(tables / "runs.csv")
     tuned = runs[(runs.optimizer == "diag_hessian") & (runs.stage == "tune")]
     assert sorted(tuned.run) == [
-        f"results/runs/digits_cnn/diag_hessian/lr=0.1/damping=1.0/exponent={e}/device=cpu/seed=0"
+        f"results/runs/kmnist_logreg/diag_hessian/lr=0.1/damping=1.0/exponent={e}/device=cpu/seed=0"
         for e in ("0.5", "1.0")
     ]
     best = json.loads(next((tmp_path / "results").rglob("best.json")).read_text())
@@ -459,9 +472,11 @@ def test_a_new_optimizer_runs_through_the_workflow_and_the_report(tmp_path):
     assert len(final) == 1 and final.run.iloc[0].endswith(
         f"exponent={best['best']['point']['exponent']}/device=cpu/seed=1"
     )
-    assert set(pd.read_csv(tables / "final_metrics.csv").optimizer) == {"sgd", "diag_hessian"}
+    metrics = pd.read_csv(tables / "final_metrics.csv")
+    assert set(metrics.optimizer) == {"sgd", "diag_hessian"}
+    assert set(metrics.problem) == {"kmnist_logreg"}
     summary = (tmp_path / "results" / "report" / "summary.txt").read_text()
-    assert "DiagHessian" in summary  # its registry label
+    assert "DiagHessian" in summary and "kmnist_logreg" in summary  # its registry label
     report = snakemake("--report", "results/report.html", *config, workdir=tmp_path, env=env)
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "results" / "report.html").read_text()

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from ggnbench.commands.common import names
-from ggnbench.workload.data import DATASET_NAMES, DATASETS
+from ggnbench.workload.data import DATASETS
 from ggnbench.workload.sources import SOURCES
 
 
@@ -23,13 +23,13 @@ def add_download(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "download",
         help="put a dataset into the data root from its sources, its content checked",
-        description=f"Put both splits of a dataset ({names(DATASET_NAMES)}) where torchvision "
+        description=f"Put both splits of a dataset ({names(DATASETS)}) where torchvision "
         "reads them under the data root, from the first of its sources that has it: files "
         f"already there, {', '.join(sources)}. The content is checked first (IDX headers, "
         "sizes, labels per class, SHA-256 where ggnbench ships it); the source and checksums "
         "are recorded beside the files and in every run's run.json.",
     )
-    p.add_argument("dataset", choices=list(DATASET_NAMES), help="dataset name")
+    p.add_argument("dataset", choices=list(DATASETS), help="dataset name")
     p.add_argument("--data-root", type=Path, default=Path("data"), help="dataset folder (data)")
     p.add_argument(
         "--from",

@@ -22,6 +22,20 @@ from ggnbench.errors import GGNBenchError
 PYTEST_OK, PYTEST_FAILED = 0, 1
 
 
+def networks(bench: dict[str, Any]) -> list[str]:
+    """The problems whose networks the benchmark times.
+
+    Args:
+        bench: A study's ``bench`` section (or the schema's defaults of it).
+
+    Returns:
+        Its ``networks``, else every problem of the registry, in registry order.
+    """
+    from ggnbench.workload.problems import PROBLEMS
+
+    return list(bench.get("networks") or PROBLEMS)
+
+
 def run_suite(suite: Path, out: Path, log: Path, selection: list[str]) -> list[dict[str, Any]]:
     """Run the suite into ``out`` (written by rename), its output into ``log``.
 

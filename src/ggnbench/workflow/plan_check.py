@@ -22,9 +22,29 @@ from ggnbench.workflow.study import (
     pairs,
     run_config,
 )
+from ggnbench.workload.problems import PROBLEMS
 
 #: A string grid value must be usable as a folder name.
 PATH_SAFE = re.compile(r"^[A-Za-z0-9_.+-]+$")
+
+
+def named_problems(config: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Every place a study configuration names problems, with the names it gives.
+
+    Args:
+        config: Validated study configuration.
+
+    Returns:
+        ``(key, names)`` pairs: the study's problems, each optimizer's ``problems`` and
+        ``per_problem``, the benchmark's networks and the end-to-end benchmark's problems.
+    """
+    found = [("problems", list(config["problems"]))]
+    for optimizer, values in config["optimizers"].items():
+        found.append((f"optimizers/{optimizer}/problems", list(values.get("problems", []))))
+        found.append((f"optimizers/{optimizer}/per_problem", list(values.get("per_problem", {}))))
+    for section, key in (("bench", "networks"), ("epoch_bench", "problems")):
+        found.append((f"{section}/{key}", list(config.get(section, {}).get(key) or [])))
+    return found
 
 
 def check_plan(config: dict[str, Any]) -> None:
@@ -43,6 +63,13 @@ def check_plan(config: dict[str, Any]) -> None:
     Raises:
         GGNBenchError: Naming the optimizer, the problem and the fix.
     """
+    for key, names in named_problems(config):
+        for name in names:
+            if name not in PROBLEMS:
+                raise GGNBenchError(
+                    f"{key}: no problem of the registry is named {name!r}; use one of "
+                    f"{', '.join(PROBLEMS)}"
+                )
     for optimizer, values in config["optimizers"].items():
         kind = values.get("class", optimizer)
         if not plugins.is_import_path(kind) and kind not in OPTIMIZERS:

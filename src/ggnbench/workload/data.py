@@ -57,8 +57,6 @@ DATASETS: dict[str, DatasetSpec] = {
     ]
 }  # fmt: skip
 
-DATASET_NAMES: tuple[str, ...] = tuple(DATASETS)
-
 #: The digits have no test split of their own: this fraction, drawn with a fixed seed, is it.
 DIGITS_TEST_FRACTION = 1 / 6
 DIGITS_SPLIT_SEED = 0
