@@ -304,3 +304,33 @@ def test_a_rerun_checks_every_result_it_would_otherwise_trust(sections):
     }
     assert set(found) == (expected | references if sections else expected)
     assert all(found[f].lost_if_missing for f in found if f.endswith("/run.json"))
+
+
+def test_a_run_folder_of_the_earlier_format_stays_valid(tmp_path):
+    # Before every hyperparameter moved into config.hparams, run.json and manifests kept
+    # the built-in optimizers' as fields of their own (None when not given).
+    from ggnbench.run.config import RunConfig
+    from ggnbench.run.sweep import finished, train_to_folder
+
+    hparams = {"damping": 0.5, "curvature_average": "mean"}
+    cfg = RunConfig("digits_cnn", "diag_ggn_mc", 0.1, hparams, steps=2, eval_every=0,
+                    data_root=DATA_ROOT, download=False, threads=1)  # fmt: skip
+    out = tmp_path / "run"
+    train_to_folder(cfg, out)
+    path = out / results.RUN_JSON
+    info = json.loads(path.read_text())
+    current = info["config"]
+    earlier = {k: v for k, v in current.items() if k != "hparams"}
+    earlier |= dict.fromkeys(results.LEGACY_HYPERPARAMETERS) | current["hparams"]
+    earlier["hparams"] = None
+    path.write_text(json.dumps({**info, "config": earlier}))
+    assert results.read_run_json(out)["config"] == current
+    assert finished(out, cfg.to_dict())  # a rerun keeps it
+    manifest = tmp_path / "tune.json"
+    manifest.write_text(
+        json.dumps({"runs": [{"out": str(out), "config": earlier, "status": "ok"}]})
+    )
+    [entry] = results.manifest_runs([manifest])
+    assert entry["config"] == current and entry["info"]["config"] == current
+    row = aggregate.collect_runs([manifest], []).iloc[0]
+    assert row.damping == 0.5 and row.momentum is None and row.hparams is None
