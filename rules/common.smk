@@ -59,8 +59,8 @@ def input_folder(wildcards, input):
     return str(Path(input[0]).parent)
 
 
-# A figure's caption is part of its registry entry (FIGURE_SETS), but snakemake's
-# report() takes a caption as a file (an .rst rendered through Jinja2). Each is
+# The report's captions are part of the registries (FIGURE_SETS, TABLE_SETS), but
+# snakemake's report() takes a caption as a file (an .rst rendered through Jinja2). Each is
 # written here, at parse time, into a folder of this process's own that goes with it: the
 # report is written by the process that parsed the workflow, and nothing under the results
 # folder or the checkout is touched by a dry run or --lint.
@@ -77,11 +77,12 @@ def caption_file(kind, name, text):
 def table_outputs(name):
     """Every file of a table set (ggnbench.report.tables), its CSV tables shown in the report."""
     table_set = TABLE_SETS[name]
-    shown = {f"{RESULTS}/tables/{t}.csv": t for t in table_set.tables}
+    captions = {f"{RESULTS}/tables/{t}.csv": caption_file("table", t, caption)
+                for t, caption in table_set.tables.items()}  # fmt: skip
     category = table_set.category
     return [
-        path if path not in shown
-        else report(path, caption=f"report/table_{shown[path]}.rst", category=category)
+        path if path not in captions
+        else report(path, caption=captions[path], category=category)
         for path in table_set.outputs(f"{RESULTS}/tables")
     ]
 
