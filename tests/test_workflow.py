@@ -430,7 +430,10 @@ def test_a_new_optimizer_runs_through_the_workflow_and_the_report(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(REGISTER_NEW_THINGS)
-    env = {**os.environ, "PYTHONPATH": f"{site}:{ROOT / 'tests'}", "OMP_NUM_THREADS": "1"}
+    # This checkout's package too: sitecustomize imports it before the Snakefile puts it on
+    # the path (an installed ggnbench may be another checkout's).
+    path = f"{site}:{ROOT / 'tests'}:{ROOT / 'src'}"
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     write_mnist(tmp_path / "data", folder="KMNIST", n_train=new_problem.TRAIN,
                 n_test=new_problem.TEST)  # fmt: skip
     cli = [sys.executable, "-m", "ggnbench.cli"]
