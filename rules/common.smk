@@ -2,6 +2,7 @@
 import json
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
@@ -58,14 +59,30 @@ def input_folder(wildcards, input):
     return str(Path(input[0]).parent)
 
 
+# The report's captions are part of the registries (FIGURE_SETS, TABLE_SETS), but
+# snakemake's report() takes a caption as a file (an .rst rendered through Jinja2). Each is
+# written here, at parse time, into a folder of this process's own that goes with it: the
+# report is written by the process that parsed the workflow, and nothing under the results
+# folder or the checkout is touched by a dry run or --lint.
+_CAPTIONS = tempfile.TemporaryDirectory(prefix="ggnbench-captions-")
+
+
+def caption_file(kind, name, text):
+    """A registry's caption as report() takes it: an absolute path (used as it is)."""
+    path = Path(_CAPTIONS.name) / f"{kind}_{name}.rst"
+    path.write_text(f"{text}\n")
+    return str(path)
+
+
 def table_outputs(name):
     """Every file of a table set (ggnbench.report.tables), its CSV tables shown in the report."""
     table_set = TABLE_SETS[name]
-    shown = {f"{RESULTS}/tables/{t}.csv": t for t in table_set.tables}
+    captions = {f"{RESULTS}/tables/{t}.csv": caption_file("table", t, caption)
+                for t, caption in table_set.tables.items()}  # fmt: skip
     category = table_set.category
     return [
-        path if path not in shown
-        else report(path, caption=f"report/table_{shown[path]}.rst", category=category)
+        path if path not in captions
+        else report(path, caption=captions[path], category=category)
         for path in table_set.outputs(f"{RESULTS}/tables")
     ]
 
@@ -77,9 +94,11 @@ def drawn_files(name):
 
 def figure_outputs(name, category):
     """The files of a figure set's applicable figures, their PNGs shown in the report."""
+    figures = FIGURE_SETS[name]
+    captions = {f: caption_file("figure", f, figures[f].caption) for f in applicable(config, name)}
     return [
         path if not path.endswith(".png")
-        else report(path, caption=f"report/{Path(path).stem}.rst", category=category)
+        else report(path, caption=captions[Path(path).stem], category=category)
         for path in drawn_files(name)
     ]
 

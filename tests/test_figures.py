@@ -383,3 +383,21 @@ def test_cli_draws_only_the_figures_named(tmp_path):
         "bench_overhead.pdf", "bench_overhead.png"
     ]  # fmt: skip
     assert cli.main([*argv, "--only", "paper_curves"]) != 0  # not a figure of the set
+
+
+def test_every_caption_of_the_registries_renders_as_the_report_renders_it():
+    # snakemake --report renders a caption through Jinja2, then docutils to HTML: a
+    # caption that is not clean reStructuredText fails here, not in a study's report.
+    from docutils.core import publish_parts
+    from jinja2 import Environment
+
+    from ggnbench.report.tables import TABLE_SETS
+
+    captions = {f"figure {name}": figure.caption for figures in figure_sets.FIGURE_SETS.values()
+                for name, figure in figures.items()}  # fmt: skip
+    captions |= {f"table {name}": caption for table_set in TABLE_SETS.values()
+                 for name, caption in table_set.tables.items()}  # fmt: skip
+    for name, caption in captions.items():
+        text = Environment(trim_blocks=True, lstrip_blocks=True).from_string(caption).render()
+        html = publish_parts(text, writer_name="html", settings_overrides={"halt_level": 2})
+        assert html["body"].startswith("<p>") and "system-message" not in html["body"], name

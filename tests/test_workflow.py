@@ -430,7 +430,10 @@ def test_a_new_optimizer_runs_through_the_workflow_and_the_report(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(REGISTER_NEW_THINGS)
-    env = {**os.environ, "PYTHONPATH": f"{site}:{ROOT / 'tests'}", "OMP_NUM_THREADS": "1"}
+    # This checkout's package too: sitecustomize imports it before the Snakefile puts it on
+    # the path (an installed ggnbench may be another checkout's).
+    path = f"{site}:{ROOT / 'tests'}:{ROOT / 'src'}"
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     write_mnist(tmp_path / "data", folder="KMNIST", n_train=new_problem.TRAIN,
                 n_test=new_problem.TEST)  # fmt: skip
     cli = [sys.executable, "-m", "ggnbench.cli"]
@@ -482,6 +485,104 @@ def test_a_new_optimizer_runs_through_the_workflow_and_the_report(tmp_path):
     html = (tmp_path / "results" / "report.html").read_text()
     shown = pd.read_csv(io.StringIO(report_file(html, "final_metrics.csv")))
     assert "diag_hessian" in set(shown.optimizer)
+
+
+#: A figure of the study set that the package lacks, added as a contributor adds one: its
+#: entry in FIGURE_SETS, caption included (here using the Jinja2 of snakemake's report), and
+#: its drawing function registered under its name. As a sitecustomize module, every Python
+#: process the workflow starts has it.
+NEW_FIGURE = "final_accuracy_per_seed"
+REGISTER_NEW_FIGURE = """
+from ggnbench.report.figure_sets import FIGURE_SETS, Figure
+from ggnbench.report.figures.registry import drawing
+from ggnbench.report.styles import optimizer_styles
+import matplotlib.pyplot as plt
+
+FIGURE_SETS["study"]["final_accuracy_per_seed"] = Figure(
+    ("runs",),
+    "Final validation accuracy (``final_valid_accuracy``) of each final-seed run, one "
+    "point per seed, on {{ snakemake.config['problems'] | join(', ') }}.",
+)
+
+
+@drawing("final_accuracy_per_seed")
+def final_accuracy_per_seed(runs):
+    final = runs[runs.stage == "final"]
+    styles = optimizer_styles(final.optimizer)
+    fig, ax = plt.subplots()
+    for optimizer, rows in final.groupby("optimizer"):
+        style = styles[optimizer]
+        ax.plot(rows.seed, rows.final_valid_accuracy, ls="", marker=style.marker,
+                color=style.color, label=style.label)
+    ax.set(xlabel="seed", ylabel="final validation accuracy")
+    ax.legend()
+    return fig
+"""
+
+
+@pytest.fixture
+def new_figure(monkeypatch):
+    """REGISTER_NEW_FIGURE run in this process too; the registries as they were after."""
+    from ggnbench.report.figure_sets import FIGURE_SETS
+    from ggnbench.report.figures.registry import DRAWINGS
+
+    monkeypatch.setitem(FIGURE_SETS, "study", dict(FIGURE_SETS["study"]))
+    exec(REGISTER_NEW_FIGURE, {})
+    yield
+    del DRAWINGS[NEW_FIGURE]
+
+
+def test_a_new_figure_is_one_registry_entry_and_its_drawing_function(tmp_path, new_figure):
+    # The new figure through the figures command, the workflow's declared outputs and the
+    # report, with nothing under rules/. No training: made-up tables stand in for a
+    # study's (tests/test_figures.py), the report embeds them as they are.
+    from ggnbench import cli
+    from ggnbench.report import artifacts
+    from ggnbench.report.figure_sets import applicable
+    from ggnbench.workflow.configcheck import load_study
+    from tests.test_figures import study_tables
+
+    results = tmp_path / "results"
+    study = yaml.safe_load(TINY.read_text())
+    study.update(results=str(results), final_seeds=[1], seed_example={"enabled": False},
+                 bench={"enabled": False}, epoch_bench={"enabled": False})  # fmt: skip
+    (tmp_path / "study.yaml").write_text(yaml.safe_dump(study))
+    config = load_study(tmp_path / "study.yaml", ROOT / "config" / "schema.yaml")
+    figures, tables = results / "figures", results / "tables"
+    new = f"{figures}/{NEW_FIGURE}.png"
+    assert applicable(config, "study")[-1] == NEW_FIGURE
+    assert artifacts.expected(config)[new] == ("figure set study", NEW_FIGURE)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(REGISTER_NEW_FIGURE)
+    # This checkout's package first: sitecustomize runs before the Snakefile puts it on the path.
+    env = {**os.environ, "PYTHONPATH": f"{site}:{ROOT / 'src'}"}
+    args = ["--configfile", str(tmp_path / "study.yaml")]
+
+    planned = snakemake("-n", "-p", *args, workdir=tmp_path, env=env)
+    assert planned.returncode == 0, planned.stderr[-3000:]
+    text = planned.stdout + planned.stderr
+    assert new in text and f"{figures}/{NEW_FIGURE}.pdf" in text
+    assert f"--only {' '.join(applicable(config, 'study'))} --tables" in text
+
+    tables.mkdir(parents=True)
+    for frame, name in zip(study_tables(), ("runs", "curves"), strict=True):
+        frame.to_csv(tables / f"{name}.csv", index=False)
+    drawn = ["figures", "--only", *applicable(config, "study"), "--tables", str(tables),
+             "--out", str(figures)]  # fmt: skip
+    assert cli.main(drawn) == 0
+    assert_figure(figures / NEW_FIGURE)
+
+    # The report of what exists: every file of the jobs that made the figures.
+    for path in artifacts.files(config, tables=("study",)):
+        if not Path(path).exists():
+            Path(path).write_text("made up\n")
+    report = snakemake("report_targets", "--report", str(results / "report.html"), *args,
+                       workdir=tmp_path, env=env)  # fmt: skip
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (results / "report.html").read_text()
+    assert f"{NEW_FIGURE}.png" in html
+    assert "Final validation accuracy" in html and "one point per seed, on digits_cnn." in html
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The registry of figure sets: which figures each set draws, from which tables, and when.
+"""The registry of figure sets: which figures, from which tables, when, and their captions.
 
 Light to import (no plotting library): the workflow takes its figure outputs from here,
 and ``ggnbench figures`` (:func:`ggnbench.report.figures.draw.draw`) draws a set with the
@@ -7,7 +7,8 @@ drawing function each figure has in its set's module of :mod:`ggnbench.report.fi
 A figure whose data cannot make its point under a study's configuration (one batch size
 for a figure against the batch size, no problem of the paper for the paper's curves) is
 left out: the workflow neither declares nor draws it, and the report's summary says why
-(:func:`left_out`).
+(:func:`left_out`). A figure's caption, the text the report shows under it, is part of its
+entry too.
 """
 
 from __future__ import annotations
@@ -87,30 +88,104 @@ class Figure:
 
     Attributes:
         tables: The CSV tables it reads, passed to its drawing function in this order.
+        caption: What the report says under it: reStructuredText, which snakemake's
+            report renders through Jinja2 (``{{ snakemake.config[...] }}`` is the study's
+            configuration); the workflow hands it to ``report()``
+            (``figure_outputs`` in ``rules/common.smk``).
         check: Why a study's configuration leaves it out, or None when it applies.
     """
 
     tables: tuple[str, ...]
+    caption: str
     check: Check = _always
 
 
 #: Figure set -> figure name -> figure.
 FIGURE_SETS: dict[str, dict[str, Figure]] = {
     "study": {
-        "learning_curves": Figure(("curves",)),
-        "lr_damping_heatmap": Figure(("runs",), _damping_grid),
-        "accuracy_vs_damping": Figure(("runs",), _damping_values),
-        "time_per_step": Figure(("runs",)),
+        "learning_curves": Figure(
+            ("curves",),
+            "Learning curves over the final seeds, per problem and device: median with "
+            "interquartile band of the minibatch train loss (each run smoothed by a rolling "
+            "median, its window in steps in the axis label; logarithmic where it spans a decade or "
+            "more), validation and test accuracy (the axis zoomed to where the curves run after "
+            "the first evaluation: the untrained network and the first steps may lie below). One "
+            "colour and marker per optimizer, the same in every figure.",
+        ),
+        "lr_damping_heatmap": Figure(
+            ("runs",),
+            "Final validation accuracy of each grid point (learning rate x damping, tuning seed) "
+            "of every tuned optimizer with a damping, on one colour scale spanning the finished "
+            "runs; hatched cells (div.) diverged, grey cells did not run.",
+            _damping_grid,
+        ),
+        "accuracy_vs_damping": Figure(
+            ("runs",),
+            "Sensitivity to damping: the best final validation accuracy over learning rates for "
+            "each damping value, one line per optimizer in its colour and marker.",
+            _damping_values,
+        ),
+        "time_per_step": Figure(
+            ("runs",),
+            "Time per training step of each optimizer in its colour (median over final seeds, "
+            "whiskers: quartiles; logarithmic where the times span a decade or more), the devices "
+            "side by side, hatched per device, when more than one ran.",
+        ),
     },
-    "seed_example": {"seed_example": Figure(("seed_example_trace", "seed_example"))},
+    "seed_example": {
+        "seed_example": Figure(
+            ("seed_example_trace", "seed_example"),
+            "BackPACK's DiagGGN example, published (lr 0.01, gradients kept) and corrected (lr "
+            "0.05, gradients zeroed): minibatch loss and accuracy per iteration; crosses mark the "
+            "published output.",
+        ),
+    },
     "paper": {
-        "paper_curves": Figure(("paper_curves",), _papers_runs),
-        "paper_epochs": Figure(("paper_epochs",), _papers_runs),
+        "paper_curves": Figure(
+            ("paper_curves",),
+            "Our final-seed learning curves (solid) against the paper's (dashed, from "
+            "reference/paper): test and train-eval accuracy and loss per epoch, medians with "
+            "quartile bands; the same colour is the same optimizer (SGD: the paper's Momentum). "
+            "Where our runs are shorter than the paper's, its curves are drawn only to just past "
+            'our last epoch, as the epoch axis says (e.g. "the paper\'s first 4 of 100"). Drawn '
+            "when the study runs a problem and optimizer of the paper.",
+            _papers_runs,
+        ),
+        "paper_epochs": Figure(
+            ("paper_epochs",),
+            "Our runs epoch by epoch against the paper's curves, drawn relative to the paper's "
+            "median: per optimizer and epoch the paper's quartile band (thick bar) and that band "
+            "widened by the tolerance of paper_band_tolerance (thin line); our median over the "
+            "final seeds as a point in the optimizer's colour and marker with our quartiles as "
+            "bars, hollow where it lies outside the widened band. Drawn when the study runs a "
+            "problem and optimizer of the paper.",
+            _papers_runs,
+        ),
     },
     "bench": {
-        "bench_overhead": Figure(("bench_overhead",)),
-        "bench_overhead_vs_batch": Figure(("bench_overhead",), _batch_sizes),
-        "bench_memory": Figure(("bench_memory",), _backward_region),
+        "bench_overhead": Figure(
+            ("bench_overhead",),
+            "Overhead of each BackPACK extension relative to the plain gradient, per batch size "
+            "(bars), by timed region: backward only, forward+backward, and the paper's timed call "
+            "(paper_call). Crosses: the paper's median ratio, measured on a GPU, beside ours in "
+            "the region that repeats its call; on a CPU the extensions' extra work weighs more "
+            "against a cheaper plain gradient. Regions without a plain-gradient baseline (an "
+            "optimizer's step) are in bench_optimizer_step; a case that could not be measured is a "
+            "row 'unmeasured' of bench_overhead, with its cause.",
+        ),
+        "bench_overhead_vs_batch": Figure(
+            ("bench_overhead",),
+            "Overhead against batch size: medians with conservative quartile bands per extension; "
+            "dashed lines with crosses, in the extension's colour, are the paper's published "
+            "medians (GPU) where they apply (3C3D). Drawn when the benchmark times two or more "
+            "batch sizes.",
+            _batch_sizes,
+        ),
+        "bench_memory": Figure(
+            ("bench_memory",),
+            "Peak memory allocated by the backward pass per extension and batch size.",
+            _backward_region,
+        ),
     },
 }
 

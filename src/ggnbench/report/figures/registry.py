@@ -17,8 +17,6 @@ from ggnbench.report.figure_sets import FIGURE_SETS
 
 #: Figure name -> the function that draws it from its tables (see :func:`drawing`).
 DRAWINGS: dict[str, Callable[..., plt.Figure]] = {}
-#: Every figure of the registry, by name.
-_FIGURES = {name: f for figures in FIGURE_SETS.values() for name, f in figures.items()}
 
 
 def drawing(name: str) -> Callable[[Callable[..., plt.Figure]], Callable[..., plt.Figure]]:
@@ -36,9 +34,11 @@ def drawing(name: str) -> Callable[[Callable[..., plt.Figure]], Callable[..., pl
     """
 
     def register(function: Callable[..., plt.Figure]) -> Callable[..., plt.Figure]:
-        if name not in _FIGURES or name in DRAWINGS:
+        # The registry as it is now: an entry added after this module was imported counts.
+        figures = {n: f for figure_set in FIGURE_SETS.values() for n, f in figure_set.items()}
+        if name not in figures or name in DRAWINGS:
             raise GGNBenchError(f"{function.__name__}: no figure {name!r} left to draw")
-        if len(inspect.signature(function).parameters) != len(_FIGURES[name].tables):
+        if len(inspect.signature(function).parameters) != len(figures[name].tables):
             raise GGNBenchError(f"{function.__name__} must take the tables of {name!r}")
         DRAWINGS[name] = function
         return function
