@@ -14,8 +14,9 @@ import yaml
 
 import ggnbench
 from ggnbench import cli, commands, devices
+from ggnbench.checks import values
 from ggnbench.errors import GGNBenchError
-from ggnbench.optimizers import curvature, optim
+from ggnbench.optimizers import averaging, curvature, optim
 from ggnbench.report import tables
 from ggnbench.report.figure_sets import FIGURE_SETS
 from ggnbench.run import config
@@ -100,15 +101,15 @@ def offered() -> list[tuple[str, str | None, list[str]]]:
         ("", "command", list(tables.TABLE_SETS)),  # the tables command's one line
         ("train", "--problem", list(problems.PROBLEMS)),
         ("train", "--optimizer", list(optim.OPTIMIZERS)),
-        ("train", "--holdout", list(config.HOLDOUTS)),
-        ("train", "--evaluation", list(loaders.EVALUATIONS)),
-        ("train", "--data-path", list(tensordata.DATA_PATHS)),
-        ("train", "--eval-path", list(evaluation.EVAL_PATHS)),
-        ("train", "--backend", list(curvature.BACKENDS)),
-        ("train", "--curvature-average", list(curvature.CURVATURE_AVERAGES)),
-        ("train", "--shared-factors", list(curvature.SHARED_FACTORS)),
+        ("train", "--holdout", list(values(loaders.Holdout))),
+        ("train", "--evaluation", list(values(loaders.Evaluation))),
+        ("train", "--data-path", list(values(tensordata.DataPath))),
+        ("train", "--eval-path", list(values(evaluation.EvalPath))),
+        ("train", "--backend", list(values(curvature.Backend))),
+        ("train", "--curvature-average", list(values(averaging.CurvatureAverage))),
+        ("train", "--shared-factors", list(values(averaging.SharedFactors))),
         ("train", "--device", list(devices.DEVICE_NAMES)),
-        ("epoch-bench", "--paths", [*tensordata.DATA_PATHS, *evaluation.EVAL_PATHS]),
+        ("epoch-bench", "--paths", [*values(tensordata.DataPath), *values(evaluation.EvalPath)]),
         ("download", "dataset", list(data.DATASETS)),
         ("download", None, list(data.DATASETS)),
         ("download", None, [s.label for s in sources.SOURCES.values()]),
@@ -179,14 +180,14 @@ def unknown_value_errors() -> list[tuple[str, Callable[[], object], list[str]]]:
         ("dataset", lambda: data.get_dataset("nope"), list(data.DATASETS)),
         ("device", lambda: devices.resolve_device("nope"), list(devices.DEVICE_NAMES)),
         ("table set", lambda: tables.make("nope", "."), list(tables.TABLE_SETS)),
-        ("holdout", run_config(holdout="nope"), list(config.HOLDOUTS)),
-        ("evaluation", run_config(evaluation="nope"), list(loaders.EVALUATIONS)),
-        ("data path", run_config(data_path="nope"), list(tensordata.DATA_PATHS)),
-        ("eval path", run_config(eval_path="nope"), list(evaluation.EVAL_PATHS)),
+        ("holdout", run_config(holdout="nope"), list(values(loaders.Holdout))),
+        ("evaluation", run_config(evaluation="nope"), list(values(loaders.Evaluation))),
+        ("data path", run_config(data_path="nope"), list(values(tensordata.DataPath))),
+        ("eval path", run_config(eval_path="nope"), list(values(evaluation.EvalPath))),
         (
             "epoch-bench path",
             lambda: epoch_cost.parse_path("nope/nope"),
-            [*tensordata.DATA_PATHS, *evaluation.EVAL_PATHS],
+            [*values(tensordata.DataPath), *values(evaluation.EvalPath)],
         ),
     ]
 
@@ -211,13 +212,13 @@ def registries() -> dict[str, list[str]]:
         "DATASETS": list(data.DATASETS),
         "MNIST_FORMAT": MNIST_FORMAT,
         "SOURCES": list(sources.SOURCES),
-        "HOLDOUTS": list(config.HOLDOUTS),
-        "EVALUATIONS": list(loaders.EVALUATIONS),
-        "DATA_PATHS": list(tensordata.DATA_PATHS),
-        "EVAL_PATHS": list(evaluation.EVAL_PATHS),
-        "BACKENDS": list(curvature.BACKENDS),
-        "CURVATURE_AVERAGES": list(curvature.CURVATURE_AVERAGES),
-        "SHARED_FACTORS": list(curvature.SHARED_FACTORS),
+        "Holdout": list(values(loaders.Holdout)),
+        "Evaluation": list(values(loaders.Evaluation)),
+        "DataPath": list(values(tensordata.DataPath)),
+        "EvalPath": list(values(evaluation.EvalPath)),
+        "Backend": list(values(curvature.Backend)),
+        "CurvatureAverage": list(values(averaging.CurvatureAverage)),
+        "SharedFactors": list(values(averaging.SharedFactors)),
         "DEVICE_NAMES": list(devices.DEVICE_NAMES),
         "TABLE_SETS": list(tables.TABLE_SETS),
         "FIGURE_SETS": list(FIGURE_SETS),
@@ -324,11 +325,11 @@ p.add_argument("--holdout", choices=["fixed", "per_seed", "none"], help="validat
 raise GGNBenchError(f"unknown device {name!r}; use cpu, cuda, cuda:N or auto")
 p.add_argument("--problem", help="problem name, e.g. mnist_cnn or digits_cnn")
 p.add_argument("--folder", default="MNIST", choices=["MNIST", "FashionMNIST"])
-raise GGNBenchError(f"unknown holdout {value!r}; use one of {list(HOLDOUTS)}")
+raise GGNBenchError(f"unknown holdout {value!r}; use one of {list(values(Holdout))}")
 p.add_argument("--backend", choices=list(BACKENDS), help="a native backend; or backpack")
 """
     found = {(line, registry) for line, registry, _ in hand_typed_lists(typed)}
     assert found == {
-        (2, "OPTIMIZERS"), (3, "HOLDOUTS"), (4, "DEVICE_NAMES"), (5, "PROBLEMS"),
+        (2, "OPTIMIZERS"), (3, "Holdout"), (4, "DEVICE_NAMES"), (5, "PROBLEMS"),
         (6, "MNIST_FORMAT"),
     }  # fmt: skip

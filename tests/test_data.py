@@ -8,7 +8,7 @@ import yaml
 
 from ggnbench.errors import GGNBenchError
 from ggnbench.workload import data, dataset_spec, providers
-from ggnbench.workload.loaders import make_loaders
+from ggnbench.workload.loaders import Holdout, make_loaders
 from ggnbench.workload.problems import get_problem
 from ggnbench.workload.tensordata import TensorImages
 from tests.conftest import make_cifar10_root, make_mnist_root
@@ -147,12 +147,17 @@ def test_holdout_per_seed_differs_between_seeds(tmp_path):
     root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
     problem = get_problem("fmnist_2c2d")
 
-    def valid(seed):
-        return make_loaders(problem, root, download=False, holdout_seed=seed).valid.dataset.indices
+    def valid(seed, holdout="per_seed"):
+        loaders = make_loaders(problem, root, download=False, holdout=holdout, seed=seed)
+        return loaders.valid.dataset.indices
 
     assert valid(42) != valid(43) and valid(42) == valid(42)
     assert len(valid(42)) == 100
     assert make_loaders(problem, root, download=False).valid.dataset.indices == valid(0)
+    # the fixed holdout is the permutation of seed 0 whatever the run's seed
+    assert valid(42, "fixed") == valid(0) == valid(7, Holdout.FIXED)
+    with pytest.raises(GGNBenchError, match=r"unknown holdout 'nope'; use one of \['fixed'"):
+        valid(0, "nope")
 
 
 def test_example_keeps_the_last_partial_batch(mnist_root):
@@ -190,14 +195,14 @@ def test_deepobs_evaluation_loaders(tmp_path):
         make_loaders(problem, root, download=False, evaluation="tf")
 
 
-def test_no_holdout_trains_on_every_training_example(tmp_path):
-    from ggnbench.workload.loaders import NO_HOLDOUT
-
+@pytest.mark.parametrize("seed", [0, 5])
+def test_no_holdout_trains_on_every_training_example(tmp_path, seed):
     root = make_mnist_root(tmp_path, folder="FashionMNIST", n_train=600, n_test=100)
     loaders = make_loaders(
-        get_problem("fmnist_2c2d"), root, download=False, holdout_seed=NO_HOLDOUT
+        get_problem("fmnist_2c2d"), root, download=False, holdout=Holdout.NONE, seed=seed
     )
     assert len(loaders.train.dataset) == 600 and len(loaders.valid.dataset) == 0
+    assert loaders.train.dataset.indices == list(range(600))  # in order, whatever the seed
     assert len(loaders.train) == 4  # 600 = 4 x 128 + 88, the partial batch dropped
 
 

@@ -9,6 +9,8 @@ from torch import nn
 
 from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers import references
+from ggnbench.optimizers.averaging import CurvatureAverage, SharedFactors
+from ggnbench.optimizers.curvature import Backend, CurvatureSource, Structure
 from ggnbench.optimizers.optim import DiagGGN, backpack_extensions, build_optimizer
 from tests.settings_optim import CASES
 
@@ -209,6 +211,19 @@ def test_curvature_average_is_part_of_the_state_dict(mode):
         p.grad, p.diag_ggn_mc = g.clone(), d.clone()
         second.step()
     assert torch.equal(p.detach(), trajectory[-1])
+
+
+def test_options_given_as_strings_are_held_as_members():
+    opt = DiagGGN([nn.Parameter(torch.zeros(2))], lr=0.1, damping=1.0, curvature_average="mean",
+                  backend="native")  # fmt: skip
+    assert opt.backend is Backend.NATIVE
+    assert opt.defaults["curvature_average"] is CurvatureAverage.MEAN
+    assert opt.defaults["shared_factors"] is SharedFactors.SEPARATE
+    assert CurvatureSource(DiagGGNMC, "diag_ggn_mc", "diagonal").structure is Structure.DIAGONAL
+    with pytest.raises(GGNBenchError, match="unknown structure 'dense'; use one of"):
+        CurvatureSource(DiagGGNMC, "diag_ggn_mc", "dense")
+    with pytest.raises(GGNBenchError, match=r"unknown backend 'jax' for DiagGGNMC; .*'native'\]"):
+        DiagGGN([nn.Parameter(torch.zeros(2))], lr=0.1, damping=1.0, backend="jax")
 
 
 @pytest.mark.parametrize(

@@ -220,7 +220,7 @@ def test_a_closure_optimizer_trains_as_its_own_loop():
     # The reference: LBFGS's documented loop, in ggnbench's order of random-number use.
     problem = get_problem("digits_cnn")
     torch.manual_seed(2)
-    loaders = make_loaders(problem, "data", None, 1000, False, holdout_seed=None, data_path="pil")
+    loaders = make_loaders(problem, "data", None, 1000, False, holdout="fixed", data_path="pil")
     model, loss_fn = problem.model_fn(), problem.loss_fn()
     optimizer = torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=3)
     losses = []

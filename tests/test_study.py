@@ -267,13 +267,13 @@ def properties(node, found=None) -> set[str]:
 def test_schema_enums_match_the_registries():
     import sys
 
+    from ggnbench.checks import values
     from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
-    from ggnbench.run.config import HOLDOUTS
     from ggnbench.workflow import benchsuite
-    from ggnbench.workload.evaluation import EVAL_PATHS
-    from ggnbench.workload.loaders import EVALUATIONS
+    from ggnbench.workload.evaluation import EvalPath
+    from ggnbench.workload.loaders import Evaluation, Holdout
     from ggnbench.workload.problems import PROBLEMS
-    from ggnbench.workload.tensordata import DATA_PATHS
+    from ggnbench.workload.tensordata import DataPath
 
     sys.path.insert(0, str(ROOT / "bench"))
     from cases import EXTENSIONS, REGIONS
@@ -283,12 +283,12 @@ def test_schema_enums_match_the_registries():
     # holdouts and evaluations: each declared once, referenced where used; the problems
     # and the benchmark's default networks are the registry's alone (check_plan holds every
     # name a study gives to it), so adding a problem edits no schema
-    assert found.count(HOLDOUTS) == 1 and found.count(EVALUATIONS) == 1
+    assert found.count(values(Holdout)) == 1 and found.count(values(Evaluation)) == 1
     assert not [e for e in found if set(e) & set(PROBLEMS)]
     networks = schema["properties"]["bench"]["properties"]["networks"]
     assert "default" not in networks and benchsuite.networks({}) == list(PROBLEMS)
     assert tuple(EXTENSIONS) in found and tuple(REGIONS) in found
-    assert DATA_PATHS in found and EVAL_PATHS in found
+    assert values(DataPath) in found and values(EvalPath) in found
     # The optimizers and their hyperparameters are the registry's alone: the schema names
     # neither (one entry shape for every optimizer; its other keys are checked against the
     # registry by check_plan), so adding an optimizer or a hyperparameter edits no schema.

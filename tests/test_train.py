@@ -6,10 +6,13 @@ from importlib.metadata import version
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from ggnbench import cli, defaults
-from ggnbench.run.config import RunConfig
+from ggnbench.errors import GGNBenchError
+from ggnbench.run.config import OPTIONS, RunConfig
 from ggnbench.run.train import run
+from ggnbench.workload.loaders import Evaluation, Holdout
 from tests import reference_example
 from tests.conftest import make_mnist_root, train_trace
 from tests.reference_bpoptim import bpoptim_trace
@@ -121,6 +124,11 @@ def test_run_folder_contents(mnist_root, tmp_path):
     assert info["status"] == "ok"
     assert info["config"]["optimizer"] == "diag_ggn_mc" and info["config"]["lr"] == 0.01
     assert info["resolved"]["batch_size"] == 128 and info["resolved"]["total_steps"] == 7
+    assert {k: info["config"][k] for k in OPTIONS} == {
+        "holdout": "fixed", "evaluation": "ggnbench", "data_path": "tensor", "eval_path": "fast"
+    }  # fmt: skip
+    resolved = info["resolved"]["optimizer"]
+    assert resolved["backend"] == "backpack" and resolved["curvature_average"] == "none"
     summary = info["summary"]
     final_valid = metrics[metrics.split == "valid"].iloc[-1]
     assert summary["final_valid_accuracy"] == pytest.approx(final_valid.accuracy)
@@ -133,6 +141,20 @@ def test_run_folder_contents(mnist_root, tmp_path):
     prov = info["provenance"]
     assert prov["versions"]["torch"] == version("torch")
     assert {"git_commit", "git_dirty", "cpu", "python"} <= set(prov)
+
+
+def test_options_given_as_strings_are_held_as_members_and_written_as_strings():
+    cfg = RunConfig("digits_cnn", "sgd", lr=0.1, steps=1, holdout="per_seed")
+    assert cfg.holdout is Holdout.PER_SEED and cfg.evaluation is Evaluation.GGNBENCH
+    plain = cfg.to_dict()
+    assert {type(plain[k]) for k in OPTIONS} == {str} and plain["holdout"] == "per_seed"
+    assert yaml.safe_load(yaml.safe_dump(plain)) == plain  # yaml cannot write a str subclass
+    assert RunConfig(**plain) == cfg  # an earlier run.json's strings read back
+    with pytest.raises(GGNBenchError, match=r"^unknown holdout 'nope'; use one of \['fixed', "):
+        RunConfig("digits_cnn", "sgd", lr=0.1, steps=1, holdout="nope")
+    cfg.eval_path = "slow"  # set after construction: validate still refuses it
+    with pytest.raises(GGNBenchError, match=r"^unknown eval_path 'slow'; use one of \['fast', "):
+        cfg.validate()
 
 
 def test_epochs_run_whole_passes(tmp_path):

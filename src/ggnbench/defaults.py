@@ -2,7 +2,8 @@
 
 ``RunConfig``, the ``ggnbench train`` options and the data loaders take their defaults
 from here; ``config/schema.yaml`` fills the same values into a study configuration, and a
-test checks that the two agree.
+test checks that the two agree. A named option's default is its name, a plain string: the
+modules declaring the options' enumerations import this one, and turn it into the member.
 """
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from ggnbench.checks import values
 from ggnbench.commands.common import SCHEMA, names
 from ggnbench.errors import GGNBenchError
 from ggnbench.report.tables import json_argument
 from ggnbench.workflow.epoch_cost import PATHS
-from ggnbench.workload.evaluation import EVAL_PATHS
-from ggnbench.workload.tensordata import DATA_PATHS
+from ggnbench.workload.evaluation import EvalPath
+from ggnbench.workload.tensordata import DataPath
 
 
 def add_check_config(sub: argparse._SubParsersAction) -> None:
@@ -104,7 +105,7 @@ def add_epoch_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--paths",
         help=f"DATA/EVAL path variants, comma-separated, the first the reference: DATA "
-        f"{names(DATA_PATHS)}, EVAL {names(EVAL_PATHS)} (--configfile's, else "
+        f"{names(values(DataPath))}, EVAL {names(values(EvalPath))} (--configfile's, else "
         f"{','.join(PATHS)})",
     )
     p.add_argument("--threads", type=int, help="torch CPU threads for every run (the job's)")

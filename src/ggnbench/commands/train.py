@@ -16,16 +16,16 @@ from typing import Any
 import yaml
 
 from ggnbench import defaults
+from ggnbench.checks import values
 from ggnbench.commands.common import names
 from ggnbench.devices import DEVICE_NAMES
 from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers.hyperparams import Hyperparameter
 from ggnbench.optimizers.optim import OPTIMIZERS, hyperparameters
-from ggnbench.run.config import HOLDOUTS
-from ggnbench.workload.evaluation import EVAL_PATHS
-from ggnbench.workload.loaders import EVALUATIONS
+from ggnbench.workload.evaluation import EvalPath
+from ggnbench.workload.loaders import Evaluation, Holdout
 from ggnbench.workload.problems import PROBLEMS
-from ggnbench.workload.tensordata import DATA_PATHS
+from ggnbench.workload.tensordata import DataPath
 
 
 def takers(hyperparameter: str) -> str:
@@ -159,14 +159,14 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--holdout",
-        choices=list(HOLDOUTS),
+        choices=values(Holdout),
         default=defaults.HOLDOUT,
         help="validation holdout: the problem's fixed one, drawn with the seed (per_seed, as "
         f"DeepOBS), or none ({defaults.HOLDOUT})",
     )
     p.add_argument(
         "--evaluation",
-        choices=list(EVALUATIONS),
+        choices=values(Evaluation),
         default=defaults.EVALUATION,
         help="evaluation: ggnbench's (every example, a fixed train-eval subset) or DeepOBS's "
         "(training batch size, last partial batch dropped, train-eval drawn afresh from the "
@@ -181,14 +181,14 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--data-path",
-        choices=list(DATA_PATHS),
+        choices=values(DataPath),
         default=defaults.DATA_PATH,
         help="tensor: splits without augmentation held as one tensor, batches by index; pil: "
         f"torchvision's per-image transforms (bitwise the same batches) ({defaults.DATA_PATH})",
     )
     p.add_argument(
         "--eval-path",
-        choices=list(EVAL_PATHS),
+        choices=values(EvalPath),
         default=defaults.EVAL_PATH,
         help="fast: inference mode, passes of the device's best size, a frozen network on "
         f"a CPU; exact: one forward pass per loader batch, as before ({defaults.EVAL_PATH})",

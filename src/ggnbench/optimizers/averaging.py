@@ -1,11 +1,37 @@
-"""The running average of curvature observations that a curvature optimizer steps with."""
+"""The running average of curvature observations that a curvature optimizer steps with.
+
+Its two options, :class:`CurvatureAverage` and :class:`SharedFactors`, are every
+curvature optimizer's (:class:`~ggnbench.optimizers.curvature.CurvatureOptimizer`).
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import torch
 from torch import Tensor
+
+
+class CurvatureAverage(StrEnum):
+    """How the curvature entering the update is formed from the mini-batch observations."""
+
+    NONE = "none"
+    MEAN = "mean"
+    EMA = "ema"
+
+
+class SharedFactors(StrEnum):
+    """How a factor tensor that BackPACK hands to two parameters is averaged.
+
+    As each parameter's own copy (``separate``), or as the one tensor it is, updated in
+    place once per parameter that holds it (``aliased``, the paper's code: under KFRA a
+    Linear layer's output factor is also its bias's, so the paper averaged it twice a step).
+    """
+
+    SEPARATE = "separate"
+    ALIASED = "aliased"
+
 
 #: The first observation initialises the ``mean``; later weights are ``min(1/(t+1), MAX)``.
 MEAN_MAX_WEIGHT = 0.9
@@ -15,7 +41,7 @@ class RunningAverage:
     """Fold mini-batch curvature observations into a per-parameter estimate.
 
     An observation is a list of tensors per parameter (one diagonal, or Kronecker
-    factors). Modes (:data:`~ggnbench.optimizers.curvature.CURVATURE_AVERAGES`):
+    factors). Modes (:class:`CurvatureAverage`):
 
     - ``none``: the current observation itself;
     - ``mean``: the arithmetic mean of all observations so far, as the paper's code
@@ -30,7 +56,13 @@ class RunningAverage:
     ``state[p]["curvature"]`` (a list) and ``state[p]["observations"]``.
     """
 
-    def __init__(self, state: dict[Tensor, dict[str, Any]], mode: str, beta: float, shared: str):
+    def __init__(
+        self,
+        state: dict[Tensor, dict[str, Any]],
+        mode: CurvatureAverage | str,
+        beta: float,
+        shared: SharedFactors | str,
+    ):
         """Create the average over an optimizer's state.
 
         Args:
@@ -51,14 +83,14 @@ class RunningAverage:
         Returns:
             The estimate, one tensor per factor.
         """
-        if self.mode == "none":
+        if self.mode == CurvatureAverage.NONE:
             return observed
         state = self.state[p]
         seen = state.get("observations", 0)
         state["observations"] = seen + 1
-        if self.mode == "mean":
+        if self.mode == CurvatureAverage.MEAN:
             if seen == 0:
-                keep = self.shared == "aliased"
+                keep = self.shared == SharedFactors.ALIASED
                 state["curvature"] = [x if keep else x.detach().clone() for x in observed]
             else:
                 alpha = min(1.0 / (seen + 1), MEAN_MAX_WEIGHT)

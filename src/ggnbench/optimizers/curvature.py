@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import torch
@@ -26,26 +27,28 @@ from backpack.extensions.backprop_extension import BackpropExtension
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from ggnbench.checks import check_non_negative, check_positive
+from ggnbench.checks import check_non_negative, check_option, check_positive
 from ggnbench.errors import GGNBenchError
-from ggnbench.optimizers.averaging import RunningAverage
+from ggnbench.optimizers.averaging import CurvatureAverage, RunningAverage, SharedFactors
 from ggnbench.optimizers.ggn import NativeDiagGGN
 
-#: What a source's attribute holds per parameter: one tensor shaped like the parameter,
-#: or a list of Kronecker factors (``[G, A]`` for a weight, ``[G]`` for a bias).
-STRUCTURES = ("diagonal", "kronecker")
 
-#: How the curvature entering the update is formed from the mini-batch observations.
-CURVATURE_AVERAGES = ("none", "mean", "ema")
+class Structure(StrEnum):
+    """What a source's attribute holds per parameter.
 
-#: What computes the curvature: BackPACK's extension, or ggnbench's native hooks.
-BACKENDS = ("backpack", "native")
+    One tensor shaped like the parameter (``diagonal``), or a list of Kronecker factors
+    (``kronecker``: ``[G, A]`` for a weight, ``[G]`` for a bias).
+    """
 
-#: How a factor tensor that BackPACK hands to two parameters is averaged: as each
-#: parameter's own copy (``separate``), or as the one tensor it is, updated in place once
-#: per parameter that holds it (``aliased``, the paper's code: under KFRA a Linear
-#: layer's output factor is also its bias's, so the paper averaged it twice a step).
-SHARED_FACTORS = ("separate", "aliased")
+    DIAGONAL = "diagonal"
+    KRONECKER = "kronecker"
+
+
+class Backend(StrEnum):
+    """What computes the curvature: BackPACK's extension, or ggnbench's native hooks."""
+
+    BACKPACK = "backpack"
+    NATIVE = "native"
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class CurvatureSource:
     Attributes:
         extension: BackPACK's extension class that computes it during the backward pass.
         savefield: The parameter attribute it fills (``diag_ggn_mc``, ``kfac``, ...).
-        structure: ``diagonal`` or ``kronecker`` (:data:`STRUCTURES`).
+        structure: ``diagonal`` or ``kronecker`` (:class:`Structure`; a string is turned
+            into its member).
         native: The :class:`~ggnbench.optimizers.ggn.NativeDiagGGN` kind computing the same quantity
             without BackPACK (``mc`` or ``exact``), or None when only BackPACK does.
         dense_backpropagation: Whether BackPACK carries a dense ``[D, D]`` matrix back
@@ -65,9 +69,17 @@ class CurvatureSource:
 
     extension: type[BackpropExtension]
     savefield: str
-    structure: str
+    structure: Structure
     native: str | None = None
     dense_backpropagation: bool = False
+
+    def __post_init__(self) -> None:
+        """Turn a structure given as a string into its member.
+
+        Raises:
+            GGNBenchError: If it names no structure.
+        """
+        object.__setattr__(self, "structure", check_option("structure", Structure, self.structure))
 
     @property
     def name(self) -> str:
@@ -75,9 +87,9 @@ class CurvatureSource:
         return self.extension.__name__
 
     @property
-    def backends(self) -> tuple[str, ...]:
+    def backends(self) -> tuple[Backend, ...]:
         """The backends that can compute this curvature."""
-        return BACKENDS if self.native else BACKENDS[:1]
+        return tuple(Backend) if self.native else (Backend.BACKPACK,)
 
 
 class CurvatureOptimizer(Optimizer):
@@ -96,9 +108,12 @@ class CurvatureOptimizer(Optimizer):
         params: Iterable[Tensor] | Iterable[dict[str, Any]],
         defaults: dict[str, Any],
         source: CurvatureSource,
-        backend: str = "backpack",
+        backend: Backend | str = Backend.BACKPACK,
     ) -> None:
         """Check the shared options and create the optimizer.
+
+        Options given as strings (``backend``, ``curvature_average``, ``shared_factors``)
+        are held as their members, in the group defaults too.
 
         Args:
             params: Parameters or parameter groups.
@@ -114,14 +129,21 @@ class CurvatureOptimizer(Optimizer):
         check_positive("lr", defaults["lr"])
         check_non_negative("damping", defaults["damping"])
         check_non_negative("weight_decay", defaults["weight_decay"])
-        if backend not in source.backends:
+        if backend not in source.backends:  # a member, or its name as a string
+            allowed = [b.value for b in source.backends]
             raise GGNBenchError(
-                f"unknown backend {backend!r} for {source.name}; use one of {list(source.backends)}"
+                f"unknown backend {backend!r} for {source.name}; use one of {allowed}"
             )
-        choices = (("curvature_average", CURVATURE_AVERAGES), ("shared_factors", SHARED_FACTORS))
-        for key, allowed in choices:
-            if defaults[key] not in allowed:
-                raise GGNBenchError(f"unknown {key} {defaults[key]!r}; use one of {list(allowed)}")
+        backend = Backend(backend)
+        defaults = {
+            **defaults,
+            "curvature_average": check_option(
+                "curvature_average", CurvatureAverage, defaults["curvature_average"]
+            ),
+            "shared_factors": check_option(
+                "shared_factors", SharedFactors, defaults["shared_factors"]
+            ),
+        }
         beta = defaults["curvature_beta"]
         if not isinstance(beta, int | float) or not 0 <= beta < 1:
             raise GGNBenchError(f"curvature_beta must be in [0, 1), got {beta!r}")
@@ -140,7 +162,7 @@ class CurvatureOptimizer(Optimizer):
         Returns:
             A fresh instance of the source's extension; none with the native backend.
         """
-        return () if self.backend == "native" else (self.source.extension(),)
+        return () if self.backend is Backend.NATIVE else (self.source.extension(),)
 
     def attach(self, model: nn.Module, loss_fn: nn.Module) -> None:
         """Learn the parameters' names; register the native backend's hooks on model and loss.
@@ -150,7 +172,7 @@ class CurvatureOptimizer(Optimizer):
             loss_fn: Its ``CrossEntropyLoss``.
         """
         self._names = {id(p): name for name, p in model.named_parameters()}
-        if self.backend == "native":
+        if self.backend is Backend.NATIVE:
             self._native = NativeDiagGGN(self.source.native)
             self._native.attach(model, loss_fn)
 
@@ -163,7 +185,7 @@ class CurvatureOptimizer(Optimizer):
         Raises:
             GGNBenchError: If the native backend was not attached to a model.
         """
-        if self.backend == "backpack":
+        if self.backend is Backend.BACKPACK:
             return backpack(*self.backpack_extensions())
         if self._native is None:
             raise GGNBenchError(
@@ -224,7 +246,7 @@ class CurvatureOptimizer(Optimizer):
                 "inside `with optimizer.backward_context():` after "
                 "ggnbench.optimizers.optim.prepare"
             )
-        return [value] if self.source.structure == "diagonal" else list(value)
+        return [value] if self.source.structure is Structure.DIAGONAL else list(value)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]

@@ -10,11 +10,12 @@ from torch import Tensor
 
 from ggnbench import defaults as run_defaults
 from ggnbench.errors import GGNBenchError
-from ggnbench.optimizers.curvature import CurvatureOptimizer, CurvatureSource
+from ggnbench.optimizers.averaging import CurvatureAverage, SharedFactors
+from ggnbench.optimizers.curvature import Backend, CurvatureOptimizer, CurvatureSource, Structure
 
 #: The GGN diagonal from one Monte-Carlo sample per example, or exactly.
-MC = CurvatureSource(DiagGGNMC, "diag_ggn_mc", "diagonal", native="mc")
-EXACT = CurvatureSource(DiagGGNExact, "diag_ggn_exact", "diagonal", native="exact")
+MC = CurvatureSource(DiagGGNMC, "diag_ggn_mc", Structure.DIAGONAL, native="mc")
+EXACT = CurvatureSource(DiagGGNExact, "diag_ggn_exact", Structure.DIAGONAL, native="exact")
 #: The diagonals by their short name (the ``curvature`` argument).
 SOURCES = {"mc": MC, "exact": EXACT}
 
@@ -47,9 +48,9 @@ class DiagGGN(CurvatureOptimizer):
         damping: float,
         curvature: str = "mc",
         weight_decay: float = 0.0,
-        curvature_average: str = "none",
+        curvature_average: CurvatureAverage | str = CurvatureAverage.NONE,
         curvature_beta: float = run_defaults.CURVATURE_BETA,
-        backend: str = "backpack",
+        backend: Backend | str = Backend.BACKPACK,
     ) -> None:
         """Create the optimizer.
 
@@ -75,7 +76,7 @@ class DiagGGN(CurvatureOptimizer):
             "weight_decay": weight_decay,
             "curvature_average": curvature_average,
             "curvature_beta": curvature_beta,
-            "shared_factors": "separate",
+            "shared_factors": SharedFactors.SEPARATE,
         }
         super().__init__(params, group_defaults, SOURCES[curvature], backend)
 
@@ -92,7 +93,7 @@ class DiagGGN(CurvatureOptimizer):
         lr, wd, damping = group["lr"], group["weight_decay"], group["damping"]
         shift = damping + wd
         for p, (estimate,) in zip(params, curvature, strict=True):
-            if group["curvature_average"] == "none":
+            if group["curvature_average"] == CurvatureAverage.NONE:
                 if wd == 0.0:
                     direction = p.grad / (estimate + damping)
                 else:

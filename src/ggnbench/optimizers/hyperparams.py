@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ggnbench import defaults
+from ggnbench.checks import values
 from ggnbench.errors import GGNBenchError
-from ggnbench.optimizers.curvature import BACKENDS, CURVATURE_AVERAGES, SHARED_FACTORS
+from ggnbench.optimizers.averaging import CurvatureAverage, SharedFactors
+from ggnbench.optimizers.curvature import Backend
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ CURVATURE_AVERAGE = Hyperparameter(
     "default), the mean of all mini-batches so far (mean: the paper's), or a "
     "bias-corrected exponential average (ema)",
     kind=str,
-    choices=CURVATURE_AVERAGES,
+    choices=values(CurvatureAverage),
 )
 CURVATURE_BETA = Hyperparameter(
     "curvature_beta",
@@ -104,7 +106,7 @@ BACKEND = Hyperparameter(
     "what computes the GGN diagonal: BackPACK's extension (backpack, the default; the "
     "published traces are BackPACK's) or ggnbench's own hooks (native)",
     kind=str,
-    choices=BACKENDS,
+    choices=values(Backend),
 )
 SHARED_FACTORS_OPTION = Hyperparameter(
     "shared_factors",
@@ -112,7 +114,7 @@ SHARED_FACTORS_OPTION = Hyperparameter(
     "Linear layers) as two copies (separate, the default) or as the one tensor, updated "
     "once per parameter (aliased: the paper's code)",
     kind=str,
-    choices=SHARED_FACTORS,
+    choices=values(SharedFactors),
 )
 INVERSE_EVERY = Hyperparameter(
     "inverse_every",

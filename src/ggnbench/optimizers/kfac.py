@@ -28,13 +28,14 @@ from torch import Tensor
 from ggnbench import defaults as run_defaults
 from ggnbench.checks import check_positive_int
 from ggnbench.errors import GGNBenchError, StepFailure
-from ggnbench.optimizers.curvature import CurvatureOptimizer, CurvatureSource
+from ggnbench.optimizers.averaging import CurvatureAverage, SharedFactors
+from ggnbench.optimizers.curvature import CurvatureOptimizer, CurvatureSource, Structure
 
 #: Martens and Grosse's factors with one Monte-Carlo sample, Botev et al.'s exact low-rank
 #: factors, and their recursive approximation (dense backpropagated curvature).
-KFAC_SOURCE = CurvatureSource(KFAC, "kfac", "kronecker")
-KFLR_SOURCE = CurvatureSource(KFLR, "kflr", "kronecker")
-KFRA_SOURCE = CurvatureSource(KFRA, "kfra", "kronecker", dense_backpropagation=True)
+KFAC_SOURCE = CurvatureSource(KFAC, "kfac", Structure.KRONECKER)
+KFLR_SOURCE = CurvatureSource(KFLR, "kflr", Structure.KRONECKER)
+KFRA_SOURCE = CurvatureSource(KFRA, "kfra", Structure.KRONECKER, dense_backpropagation=True)
 
 #: Reciprocal eigenvalues are clamped to [0, 1 / EIGENVALUE_FLOOR].
 EIGENVALUE_FLOOR = 1e-8
@@ -179,9 +180,9 @@ class KroneckerFactored(CurvatureOptimizer):
         damping: float,
         source: CurvatureSource = KFAC_SOURCE,
         weight_decay: float = 0.0,
-        curvature_average: str = "none",
+        curvature_average: CurvatureAverage | str = CurvatureAverage.NONE,
         curvature_beta: float = run_defaults.CURVATURE_BETA,
-        shared_factors: str = "separate",
+        shared_factors: SharedFactors | str = SharedFactors.SEPARATE,
         inverse_every: int = 1,
     ) -> None:
         """Create the optimizer.
@@ -201,7 +202,7 @@ class KroneckerFactored(CurvatureOptimizer):
             GGNBenchError: If a hyperparameter is out of range or unknown.
         """
         check_positive_int("inverse_every", inverse_every)
-        if source.structure != "kronecker":
+        if source.structure is not Structure.KRONECKER:
             raise GGNBenchError(f"{source.name} is not a Kronecker-factored curvature")
         group_defaults = {
             "lr": lr,

@@ -7,25 +7,34 @@ study's plan check (:mod:`ggnbench.workflow.plan_check`) runs it on every planne
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from ggnbench import defaults
-from ggnbench.checks import check_positive
+from ggnbench.checks import check_option, check_positive
 from ggnbench.errors import GGNBenchError
 from ggnbench.optimizers import plugins
 from ggnbench.optimizers.optim import get_spec
-from ggnbench.workload.evaluation import EVAL_PATHS
-from ggnbench.workload.loaders import EVALUATIONS
+from ggnbench.workload.evaluation import EvalPath
+from ggnbench.workload.loaders import Evaluation, Holdout
 from ggnbench.workload.problems import get_problem
-from ggnbench.workload.tensordata import DATA_PATHS
+from ggnbench.workload.tensordata import DataPath
 
-#: Validation holdouts: the problem's fixed permutation, or one drawn with the run's seed.
-HOLDOUTS = ("fixed", "per_seed", "none")
+#: The fields that name an option, and the option's enumeration.
+OPTIONS: dict[str, type[StrEnum]] = {
+    "holdout": Holdout,
+    "evaluation": Evaluation,
+    "data_path": DataPath,
+    "eval_path": EvalPath,
+}
 
 
 @dataclass
 class RunConfig:
     """Everything that defines one run; saved verbatim in ``run.json``.
+
+    The fields of :data:`OPTIONS` may be given as strings (the command line, a study's
+    configuration, an earlier ``run.json``); the configuration holds their members.
 
     Attributes:
         problem: Problem name.
@@ -48,8 +57,9 @@ class RunConfig:
             per pass over the training set, as DeepOBS does).
         eval_batch_size: Batch size of evaluation passes.
         keep_grad: Never zero gradients (the published example's behaviour).
-        holdout: ``fixed`` validation holdout (the problem's own permutation) or
-            ``per_seed`` (drawn with the run's seed, as DeepOBS does).
+        holdout: ``fixed`` validation holdout (the problem's own permutation),
+            ``per_seed`` (drawn with the run's seed, as DeepOBS does) or ``none`` (see
+            :class:`~ggnbench.workload.loaders.Holdout`).
         evaluation: ``ggnbench`` or ``deepobs`` (DeepOBS's evaluation loaders and
             train-eval draws; see :func:`ggnbench.workload.loaders.make_loaders`).
         data_path: ``tensor`` (splits without augmentation held as one tensor on the
@@ -78,15 +88,28 @@ class RunConfig:
     eval_every: int | str = defaults.EVAL_EVERY
     eval_batch_size: int = defaults.EVAL_BATCH_SIZE
     keep_grad: bool = False
-    holdout: str = defaults.HOLDOUT
-    evaluation: str = defaults.EVALUATION
-    data_path: str = defaults.DATA_PATH
-    eval_path: str = defaults.EVAL_PATH
+    # an option's member is immutable, so a default made by a call is shared safely
+    holdout: Holdout = Holdout(defaults.HOLDOUT)  # noqa: RUF009
+    evaluation: Evaluation = Evaluation(defaults.EVALUATION)  # noqa: RUF009
+    data_path: DataPath = DataPath(defaults.DATA_PATH)  # noqa: RUF009
+    eval_path: EvalPath = EvalPath(defaults.EVAL_PATH)  # noqa: RUF009
     data_root: str = "data"
     download: bool = True
     threads: int | None = None
     allow_large_curvature: bool = False
     optimizer_class: str | None = None
+
+    def __post_init__(self) -> None:
+        """Turn the options given as strings into their members.
+
+        Raises:
+            GGNBenchError: If an option names no member.
+        """
+        self._check_options()
+
+    def _check_options(self) -> None:
+        for name, option in OPTIONS.items():
+            setattr(self, name, check_option(name, option, getattr(self, name)))
 
     @property
     def kind(self) -> str:
@@ -116,17 +139,7 @@ class RunConfig:
             not isinstance(self.eval_every, int) or self.eval_every < 0
         ):
             raise GGNBenchError(f"eval_every must be 'epoch' or >= 0, got {self.eval_every!r}")
-        if self.holdout not in HOLDOUTS:
-            raise GGNBenchError(f"unknown holdout {self.holdout!r}; use one of {list(HOLDOUTS)}")
-        for name, allowed in (
-            ("evaluation", EVALUATIONS),
-            ("data_path", DATA_PATHS),
-            ("eval_path", EVAL_PATHS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise GGNBenchError(
-                    f"unknown {name} {getattr(self, name)!r}; use one of {list(allowed)}"
-                )
+        self._check_options()  # again: a field may have been set since
 
     def _validate_builtin(self) -> None:
         get_spec(self.kind).check(self.kind, self.hparams)
@@ -136,9 +149,10 @@ class RunConfig:
         plugins.check_hparams(self.kind, cls, ["lr", *self.hparams])
 
     def to_dict(self) -> dict[str, Any]:
-        """The configuration as a plain dictionary.
+        """The configuration as a plain dictionary: options by their names, as strings.
 
         Returns:
             Field names to values.
         """
-        return asdict(self)
+        fields = asdict(self)
+        return {k: v.value if isinstance(v, StrEnum) else v for k, v in fields.items()}

@@ -24,13 +24,13 @@ from ggnbench import defaults
 from ggnbench.devices import note_busy_cores, resolve_device, synchronize
 from ggnbench.errors import GGNBenchError, StepFailure
 from ggnbench.optimizers import plugins
-from ggnbench.optimizers.curvature import CurvatureOptimizer
+from ggnbench.optimizers.curvature import Backend, CurvatureOptimizer
 from ggnbench.optimizers.feasibility import check_feasible
 from ggnbench.optimizers.optim import backward, build_from_class, build_optimizer, prepare
 from ggnbench.run.config import RunConfig
 from ggnbench.run.outcome import RunResult, summarize
 from ggnbench.workload.evaluation import evaluate, fast_batch_size
-from ggnbench.workload.loaders import NO_HOLDOUT, make_loaders
+from ggnbench.workload.loaders import make_loaders
 from ggnbench.workload.problems import Problem, get_problem
 
 # BackPACK's hooks on the first layer fire although inputs need no gradient; harmless.
@@ -145,7 +145,7 @@ def run(cfg: RunConfig, progress: StepCallback | None = None) -> RunResult:
         cfg.batch_size,
         cfg.eval_batch_size,
         cfg.download,
-        holdout_seed={"per_seed": cfg.seed, "none": NO_HOLDOUT}.get(cfg.holdout),
+        holdout=cfg.holdout,
         evaluation=cfg.evaluation,
         seed=cfg.seed,
         data_path=cfg.data_path,
@@ -154,7 +154,7 @@ def run(cfg: RunConfig, progress: StepCallback | None = None) -> RunResult:
     model = problem.model_fn().to(device)
     loss_fn = problem.loss_fn().to(device)
     optimizer = build(cfg, model, problem, weight_decay)
-    if isinstance(optimizer, CurvatureOptimizer) and optimizer.backend == "backpack":
+    if isinstance(optimizer, CurvatureOptimizer) and optimizer.backend is Backend.BACKPACK:
         limit = None if cfg.allow_large_curvature else defaults.DENSE_CURVATURE_LIMIT_BYTES
         check_feasible(optimizer.source, model, problem.input_shape, limit)
     model, loss_fn = prepare(optimizer, model, loss_fn)

@@ -39,14 +39,15 @@ def parse_path(path: str) -> dict[str, str]:
     Raises:
         GGNBenchError: If the variant does not have that form.
     """
-    from ggnbench.workload.evaluation import EVAL_PATHS
-    from ggnbench.workload.tensordata import DATA_PATHS
+    from ggnbench.checks import values
+    from ggnbench.workload.evaluation import EvalPath
+    from ggnbench.workload.tensordata import DataPath
 
     data_path, _, eval_path = path.partition("/")
-    if data_path not in DATA_PATHS or eval_path not in EVAL_PATHS:
+    if data_path not in values(DataPath) or eval_path not in values(EvalPath):
         raise GGNBenchError(
-            f"unknown path {path!r}; write DATA/EVAL with DATA one of {list(DATA_PATHS)} "
-            f"and EVAL one of {list(EVAL_PATHS)}, e.g. tensor/fast"
+            f"unknown path {path!r}; write DATA/EVAL with DATA one of {list(values(DataPath))} "
+            f"and EVAL one of {list(values(EvalPath))}, e.g. tensor/fast"
         )
     return {"data_path": data_path, "eval_path": eval_path}
 

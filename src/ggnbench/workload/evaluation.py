@@ -1,6 +1,6 @@
 """Evaluation passes: mean loss and accuracy of a network over one split.
 
-Two paths (:data:`EVAL_PATHS`): ``exact``, one forward pass per loader batch under
+Two paths (:class:`EvalPath`): ``exact``, one forward pass per loader batch under
 ``torch.no_grad`` as ggnbench always evaluated, and ``fast`` (the default): inference
 mode, forward passes of the size that is fastest on the device, and on a CPU a frozen
 TorchScript copy of a convolutional network with oneDNN convolutions
@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import copy
 import warnings
+from enum import StrEnum
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from ggnbench import defaults
+from ggnbench.checks import check_option
 from ggnbench.errors import GGNBenchError
 
-#: How evaluation runs (see :func:`evaluate`).
-EVAL_PATHS = ("fast", "exact")
+
+class EvalPath(StrEnum):
+    """How evaluation runs (see :func:`evaluate`)."""
+
+    FAST = "fast"
+    EXACT = "exact"
 
 
 def fast_batch_size(device: torch.device, eval_batch_size: int) -> int:
@@ -78,7 +84,7 @@ def evaluate(
     loss_fn: nn.Module,
     loader: DataLoader,
     device: torch.device,
-    path: str = defaults.EVAL_PATH,
+    path: EvalPath | str = defaults.EVAL_PATH,
     batch_size: int = defaults.EVAL_BATCH_SIZE,
 ) -> tuple[float, float]:
     """Mean loss and accuracy over a data set, in eval mode.
@@ -112,12 +118,11 @@ def evaluate(
     Raises:
         GGNBenchError: If the split is empty or the path unknown.
     """
-    if path not in EVAL_PATHS:
-        raise GGNBenchError(f"unknown evaluation path {path!r}; use one of {list(EVAL_PATHS)}")
+    path = check_option("evaluation path", EvalPath, path)
     was_training = model.training
     model.eval()
     try:
-        if path == "exact":
+        if path is EvalPath.EXACT:
             with torch.no_grad():
                 total_loss, correct, count = _evaluate_exact(model, loss_fn, loader, device)
         else:

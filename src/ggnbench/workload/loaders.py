@@ -1,30 +1,46 @@
 """A problem's datasets and loaders: transforms, the validation holdout, the train-eval set.
 
 :func:`make_loaders` builds the loaders of a :class:`~ggnbench.workload.problems.Problem`
-from :func:`datasets_for`'s splits, under one of the evaluation protocols
-(:data:`EVALUATIONS`).
+from :func:`datasets_for`'s splits, with one of the validation holdouts (:class:`Holdout`),
+under one of the evaluation protocols (:class:`Evaluation`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset
 
 from ggnbench import defaults
-from ggnbench.errors import GGNBenchError
+from ggnbench.checks import check_option
 from ggnbench.workload import data, tensordata
 from ggnbench.workload.problems import Problem
-from ggnbench.workload.tensordata import DATA_PATHS
+from ggnbench.workload.tensordata import DataPath
 
-#: How a run is evaluated: ggnbench's own way, or DeepOBS's (see :func:`make_loaders`).
-EVALUATIONS = ("ggnbench", "deepobs")
 
-#: The ``holdout_seed`` that holds nothing out: every training example is trained on.
-NO_HOLDOUT = -1
+class Evaluation(StrEnum):
+    """How a run is evaluated: ggnbench's own way, or DeepOBS's (see :func:`make_loaders`)."""
+
+    GGNBENCH = "ggnbench"
+    DEEPOBS = "deepobs"
+
+
+class Holdout(StrEnum):
+    """Which examples are held out for validation (see :func:`datasets_for`).
+
+    ``fixed``: the problem's own permutation (seeded with :data:`HOLDOUT_SEED`);
+    ``per_seed``: a permutation drawn with the run's seed, as DeepOBS does; ``none``:
+    nothing is held out, every training example is trained on.
+    """
+
+    FIXED = "fixed"
+    PER_SEED = "per_seed"
+    NONE = "none"
+
 
 #: Seed of the fixed permutation that holds the validation set out; part of each
 #: problem's definition, independent of the run's seed.
@@ -109,8 +125,9 @@ def datasets_for(
     problem: Problem,
     data_root: str | Path,
     download: bool = True,
-    holdout_seed: int | None = None,
-    data_path: str = defaults.DATA_PATH,
+    holdout: Holdout | str = defaults.HOLDOUT,
+    seed: int = defaults.SEED,
+    data_path: DataPath | str = defaults.DATA_PATH,
     device: torch.device | str = "cpu",
 ) -> Splits:
     """Training, validation, test and train-eval datasets of a problem.
@@ -119,8 +136,9 @@ def datasets_for(
         problem: The problem.
         data_root: Data root folder.
         download: Whether missing torchvision data may be downloaded.
-        holdout_seed: Seed of the validation holdout; None takes the problem's fixed one,
-            :data:`NO_HOLDOUT` holds nothing out (the validation set is empty).
+        holdout: The validation holdout (:class:`Holdout`); with ``none`` the validation
+            set is empty.
+        seed: The run's seed, which draws a ``per_seed`` holdout.
         data_path: ``tensor`` (every split without augmentation held as one tensor, see
             :mod:`ggnbench.workload.tensordata`) or ``pil`` (torchvision's per-image transforms).
         device: Where the tensor path holds its tensors.
@@ -129,15 +147,17 @@ def datasets_for(
         The problem's splits.
 
     Raises:
-        GGNBenchError: If the data path is unknown.
+        GGNBenchError: If the holdout or the data path is unknown.
     """
-    if data_path not in DATA_PATHS:
-        raise GGNBenchError(f"unknown data path {data_path!r}; use one of {list(DATA_PATHS)}")
-    seed = HOLDOUT_SEED if holdout_seed in (None, NO_HOLDOUT) else holdout_seed
+    data_path = check_option("data path", DataPath, data_path)
+    holdout = check_option("holdout", Holdout, holdout)
+    # ``none`` holds out nothing of the fixed permutation: every index, sorted
+    fraction = 0.0 if holdout is Holdout.NONE else problem.valid_fraction
+    permutation_seed = seed if holdout is Holdout.PER_SEED else HOLDOUT_SEED
     record = data.prepare(problem.dataset, data_root, download)
 
     def load(train: bool, augment: bool) -> Dataset:
-        if data_path == "tensor" and not (augment and problem.augment):
+        if data_path is DataPath.TENSOR and not (augment and problem.augment):
             return _tensor_split(problem, data_root, train, download, device)
         return data.load_split(
             problem.dataset, data_root, train, _transform(problem, augment), download
@@ -147,13 +167,11 @@ def datasets_for(
     train_plain = load(True, False) if problem.augment else train_aug
     if problem.holdout == "test":
         test_full = load(False, False)
-        fraction = 0.0 if holdout_seed == NO_HOLDOUT else problem.valid_fraction
-        test_idx, valid_idx = _holdout_split(len(test_full), fraction, seed)
+        test_idx, valid_idx = _holdout_split(len(test_full), fraction, permutation_seed)
         train_eval = _train_eval(problem, _subset(train_plain, list(range(len(train_plain)))))
         valid, test = _subset(test_full, valid_idx), _subset(test_full, test_idx)
         return Splits(train_aug, valid, test, train_eval, train_plain, record)
-    fraction = 0.0 if holdout_seed == NO_HOLDOUT else problem.valid_fraction
-    train_idx, valid_idx = _holdout_split(len(train_aug), fraction, seed)
+    train_idx, valid_idx = _holdout_split(len(train_aug), fraction, permutation_seed)
     train_eval = _train_eval(problem, _subset(train_plain, train_idx))
     return Splits(
         _subset(train_aug, train_idx),
@@ -198,10 +216,10 @@ def make_loaders(
     batch_size: int | None = None,
     eval_batch_size: int = defaults.EVAL_BATCH_SIZE,
     download: bool = True,
-    holdout_seed: int | None = None,
-    evaluation: str = defaults.EVALUATION,
+    holdout: Holdout | str = defaults.HOLDOUT,
+    evaluation: Evaluation | str = defaults.EVALUATION,
     seed: int = defaults.SEED,
-    data_path: str = defaults.DATA_PATH,
+    data_path: DataPath | str = defaults.DATA_PATH,
     device: torch.device | str = "cpu",
 ) -> Loaders:
     """Build the loaders of a problem.
@@ -211,7 +229,7 @@ def make_loaders(
     last partial batch where the problem says so (DeepOBS). The evaluation loaders use
     private generators and never touch the global RNG.
 
-    Evaluation follows one of :data:`EVALUATIONS`: ``ggnbench`` evaluates every example
+    Evaluation follows one of :class:`Evaluation`: ``ggnbench`` evaluates every example
     of the validation and test splits in batches of ``eval_batch_size`` and a train-eval
     subset drawn once from the training examples; ``deepobs`` evaluates as DeepOBS's
     PyTorch data sets (which the paper's runs used) do: every evaluation loader has the
@@ -226,9 +244,10 @@ def make_loaders(
         batch_size: Training batch size; the problem's default if None.
         eval_batch_size: Batch size for validation, test and train-eval passes (``ggnbench``).
         download: Whether missing torchvision data may be downloaded.
-        holdout_seed: Seed of the validation holdout; None takes the problem's fixed one.
+        holdout: The validation holdout (see :func:`datasets_for`).
         evaluation: ``ggnbench`` or ``deepobs``.
-        seed: Seed of the ``deepobs`` train-eval draws.
+        seed: The run's seed: of a ``per_seed`` holdout and of the ``deepobs`` train-eval
+            draws.
         data_path: ``tensor`` or ``pil`` (see :func:`datasets_for`); both give bitwise the
             same batches in the same order, from the same random draws.
         device: Where the tensor path holds its tensors (and makes its batches).
@@ -237,13 +256,12 @@ def make_loaders(
         The loaders.
 
     Raises:
-        GGNBenchError: If the evaluation protocol is unknown.
+        GGNBenchError: If the holdout, the evaluation protocol or the data path is unknown.
     """
-    if evaluation not in EVALUATIONS:
-        raise GGNBenchError(f"unknown evaluation {evaluation!r}; use one of {list(EVALUATIONS)}")
-    splits = datasets_for(problem, data_root, download, holdout_seed, data_path, device)
+    evaluation = check_option("evaluation", Evaluation, evaluation)
+    splits = datasets_for(problem, data_root, download, holdout, seed, data_path, device)
     bs = batch_size or problem.batch_size
-    deepobs = evaluation == "deepobs"
+    deepobs = evaluation is Evaluation.DEEPOBS
 
     def eval_loader(ds: Dataset, sampler: Sampler | None = None) -> DataLoader:
         return DataLoader(

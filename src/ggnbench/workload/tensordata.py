@@ -15,15 +15,23 @@ Augmented training images (CIFAR's DeepOBS augmentation) stay on the PIL path.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-#: How batches are made: ``tensor`` (one uint8 tensor, converted per batch; the default
-#: wherever no augmentation applies) or ``pil`` (torchvision's per-image PIL transforms).
-DATA_PATHS = ("tensor", "pil")
+
+class DataPath(StrEnum):
+    """How batches are made.
+
+    ``tensor``: one uint8 tensor, converted per batch (the default wherever no augmentation
+    applies); ``pil``: torchvision's per-image PIL transforms.
+    """
+
+    TENSOR = "tensor"
+    PIL = "pil"
 
 
 class Batch(tuple):
