@@ -25,6 +25,24 @@ DEVICES = [
 ]
 
 
+def schema_nodes(node: object, path: str = "") -> list[tuple[str, dict]]:
+    """Every mapping of a JSON schema (as loaded from YAML), with its slash-separated path.
+
+    Returns:
+        ``(path, node)`` per mapping, in document order, the schema itself first.
+    """
+    found: list[tuple[str, dict]] = []
+    children: list[tuple[str, object]] = []
+    if isinstance(node, dict):
+        found.append((path, node))
+        children = [(str(k), v) for k, v in node.items()]
+    elif isinstance(node, list):
+        children = [(str(i), v) for i, v in enumerate(node)]
+    for key, child in children:
+        found += schema_nodes(child, f"{path}/{key}")
+    return found
+
+
 def make_mnist_root(
     root: Path, folder: str = "MNIST", n_train: int = 700, n_test: int = 200, **options
 ) -> Path:

@@ -21,6 +21,7 @@ from ggnbench.report import tables
 from ggnbench.report.figure_sets import FIGURE_SETS
 from ggnbench.run import config
 from ggnbench.workload import data, evaluation, loaders, problems, sources, tensordata
+from tests.conftest import schema_nodes
 
 ROOT = ggnbench.SOURCE_PYPROJECT.parent
 
@@ -249,25 +250,12 @@ def listed_in(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def descriptions(node, path: str = "") -> list[tuple[str, str]]:
-    """Every ``description`` of a schema, with the path of its node."""
-    found = []
-    if isinstance(node, dict):
-        if isinstance(node.get("description"), str):
-            found.append((path, node["description"]))
-        for key, value in node.items():
-            found += descriptions(value, f"{path}/{key}")
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found += descriptions(value, f"{path}/{i}")
-    return found
-
-
 def test_no_schema_description_lists_a_registrys_names_by_hand():
     # The schema's enums are held to their registries (tests/test_study.py); its words
     # must not list names either: an optimizer or a hyperparameter added would be missing.
     schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
-    texts = descriptions(schema)
+    texts = [(path, node["description"]) for path, node in schema_nodes(schema)
+             if isinstance(node.get("description"), str)]  # fmt: skip
     assert len(texts) > 50  # the scan sees them
     found = [f"{path}: {registry} {what}" for path, text in texts
              for registry, what in listed_in(text)]  # fmt: skip

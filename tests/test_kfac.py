@@ -457,6 +457,21 @@ def test_a_new_curvature_optimizer_is_one_module_and_one_registry_entry(monkeypa
     assert cases.step_extensions()["DiagHessian"] == ("diag_hessian", "backpack")
 
 
+def test_the_new_optimizer_s_update_in_closed_form():
+    # p - lr (g + wd p) / (|h| + damping) ** exponent, elementwise
+    from tests.new_optimizer import DiagHessianNewton
+
+    p = torch.nn.Parameter(torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64))
+    p.grad = torch.tensor([0.3, -0.4, 0.1], dtype=torch.float64)
+    h = torch.tensor([2.0, -0.5, 0.0], dtype=torch.float64)
+    opt = DiagHessianNewton([p], lr=0.5, damping=0.2, exponent=0.5, weight_decay=0.1)
+    expected = [1.0 - 0.5 * (0.3 + 0.1) / 2.2**0.5, -2.0 - 0.5 * (-0.4 - 0.2) / 0.7**0.5,
+                0.5 - 0.5 * (0.1 + 0.05) / 0.2**0.5]  # fmt: skip
+    with torch.no_grad():
+        opt.update(opt.param_groups[0], [p], [(h,)])
+    torch.testing.assert_close(p.detach(), torch.tensor(expected, dtype=torch.float64))
+
+
 @pytest.mark.slow
 def test_kfra_on_the_example_network_equals_the_papers_code_bitwise(tmp_path, mnist_root):
     # Minutes a step (dense 11,520 x 11,520 matrices): slow-marked, run with -m slow.

@@ -7,6 +7,7 @@ import yaml
 from ggnbench.errors import GGNBenchError
 from ggnbench.workflow import chunks, layout, paths, plan_check, study
 from ggnbench.workflow.configcheck import config_error
+from tests.conftest import schema_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "config" / "schema.yaml"
@@ -237,31 +238,14 @@ def test_one_problem_of_the_paper_config_runs_alone():
     ]  # fmt: skip
 
 
-def enums(node, found=None) -> list[list]:
+def enums(schema: dict) -> list[list]:
     """Every ``enum`` list in a schema, in document order."""
-    found = [] if found is None else found
-    if isinstance(node, dict):
-        if "enum" in node:
-            found.append(node["enum"])
-        for value in node.values():
-            enums(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            enums(value, found)
-    return found
+    return [node["enum"] for _, node in schema_nodes(schema) if "enum" in node]
 
 
-def properties(node, found=None) -> set[str]:
+def properties(schema: dict) -> set[str]:
     """Every key a schema declares under ``properties``, anywhere."""
-    found = set() if found is None else found
-    if isinstance(node, dict):
-        found |= set(node.get("properties") or {})
-        for value in node.values():
-            properties(value, found)
-    elif isinstance(node, list):
-        for value in node:
-            properties(value, found)
-    return found
+    return {key for _, node in schema_nodes(schema) for key in node.get("properties") or {}}
 
 
 def test_schema_enums_match_the_registries():
