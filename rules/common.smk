@@ -2,7 +2,6 @@
 import json
 import shlex
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
@@ -61,16 +60,20 @@ def input_folder(wildcards, input):
 
 # The report's captions are part of the registries (FIGURE_SETS, TABLE_SETS), but
 # snakemake's report() takes a caption as a file (an .rst rendered through Jinja2). Each is
-# written here, at parse time, into a folder of this process's own that goes with it: the
-# report is written by the process that parsed the workflow, and nothing under the results
-# folder or the checkout is touched by a dry run or --lint.
-_CAPTIONS = tempfile.TemporaryDirectory(prefix="ggnbench-captions-")
+# written at parse time into snakemake's own state folder of the working directory, one
+# file per caption, rewritten (atomically) only when its text changed: nothing goes under
+# the results folder or the checkout, and an interrupted process leaves nothing behind.
+CAPTIONS = Path(".snakemake", "ggnbench-captions").resolve()
 
 
 def caption_file(kind, name, text):
     """A registry's caption as report() takes it: an absolute path (used as it is)."""
-    path = Path(_CAPTIONS.name) / f"{kind}_{name}.rst"
-    path.write_text(f"{text}\n")
+    from ggnbench.run.results import atomic_write_text
+
+    path = CAPTIONS / f"{kind}_{name}.rst"
+    if not path.is_file() or path.read_text() != f"{text}\n":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, f"{text}\n")
     return str(path)
 
 
